@@ -1,0 +1,167 @@
+"""The ``salesbot`` console script."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from typing import Any
+
+import click
+
+from bot.config import Config, ConfigError, example_toml, load_config
+
+
+def _config(ctx: click.Context) -> Config:
+    obj: dict[str, Any] = ctx.ensure_object(dict)
+    if "config" not in obj:
+        try:
+            obj["config"] = load_config(obj.get("config_path"))
+        except ConfigError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(2)
+        from bot.logs import setup_logging
+
+        setup_logging(obj["config"].get("log.level"), obj["config"].get("log.json"))
+    return obj["config"]  # type: ignore[no-any-return]
+
+
+def _require_wecom(cfg: Config) -> None:
+    for key in ("wecom.corp_id", "wecom.token", "wecom.encoding_aes_key", "wecom.secret"):
+        if not cfg.get(key):
+            click.echo(ConfigError(key, "required to talk to WeCom (set it in the config file or "
+                                        f"SALESBOT_{key.replace('.', '_').upper()})").args[0], err=True)
+            sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
+              help="TOML config file (default: $SALESBOT_CONFIG, else built-in defaults).")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
+    """salesbot: a WeCom bot for a B2B sales team's daily discipline."""
+    ctx.ensure_object(dict)["config_path"] = config_path
+
+
+@main.command()
+@click.pass_context
+def serve(ctx: click.Context) -> None:
+    """Run the web app (callback, tracked links, webhooks, health). Production: gunicorn 'bot.wsgi:app'."""
+    cfg = _config(ctx)
+    _require_wecom(cfg)
+    from bot.app import create_app
+
+    app = create_app(cfg)
+    click.echo(f"salesbot serving on http://{cfg.get('server.host')}:{cfg.get('server.port')}/")
+    app.run(host=cfg.get("server.host"), port=cfg.get("server.port"), threaded=True)
+
+
+@main.command()
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """Run the scheduler and the outbox delivery until stopped (SIGINT/SIGTERM)."""
+    cfg = _config(ctx)
+    _require_wecom(cfg)
+    from bot.app import load_handlers
+    from bot.outbox import Deliverer
+    from bot.runtime import build_runtime
+    from jobs.scheduler import build_scheduler
+
+    load_handlers()
+    rt = build_runtime(cfg)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    sched = build_scheduler(rt)
+    sched.start()
+    click.echo(f"salesbot worker: {len(sched.get_jobs())} scheduled jobs, outbox delivery running")
+    try:
+        Deliverer(rt).run_forever(stop)
+    finally:
+        sched.shutdown(wait=False)
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@click.pass_context
+def db_upgrade(ctx: click.Context, revision: str) -> None:
+    """Apply Alembic migrations to the configured database."""
+    cfg = _config(ctx.find_root())
+    from storage.migrate import upgrade
+
+    upgrade(cfg.get("database.url"), revision)
+    click.echo(f"database at {revision}")
+
+
+@main.group()
+def jobs() -> None:
+    """Scheduled jobs."""
+
+
+@jobs.command("list")
+@click.pass_context
+def jobs_list(ctx: click.Context) -> None:
+    """List jobs with their schedule and whether they are enabled."""
+    cfg = _config(ctx.find_root())
+    from jobs.registry import load_jobs
+
+    for name, job in sorted(load_jobs().items()):
+        s = cfg.section(f"scheduler.jobs.{name}")
+        when = s.get("cron") or (f"every {s.get('interval_s')} s" if s.get("interval_s") else "not scheduled")
+        state = "enabled" if s.get("enabled") else "disabled"
+        click.echo(f"{name:<24} {when:<20} {state:<9} {job.doc}")
+
+
+@jobs.command("run")
+@click.argument("name")
+@click.pass_context
+def jobs_run(ctx: click.Context, name: str) -> None:
+    """Run one job now (once, whatever its schedule)."""
+    cfg = _config(ctx.find_root())
+    import uuid
+
+    from bot.app import load_handlers
+    from bot.runtime import build_runtime
+    from jobs.registry import load_jobs
+    from jobs.scheduler import run_job
+
+    registry = load_jobs()
+    if name not in registry:
+        click.echo(f"unknown job {name!r}; known: {', '.join(sorted(registry))}", err=True)
+        sys.exit(2)
+    load_handlers()
+    rt = build_runtime(cfg)
+    summary = run_job(rt, registry[name], f"manual-{uuid.uuid4().hex}")
+    if summary is None:
+        click.echo(f"{name}: failed (see the log)", err=True)
+        sys.exit(1)
+    click.echo(f"{name}: {summary}")
+
+
+@main.group("config")
+def config_group() -> None:
+    """Configuration."""
+
+
+@config_group.command("example")
+def config_example() -> None:
+    """Print the documented example configuration (every key with its default)."""
+    click.echo(example_toml(), nl=False)
+
+
+@config_group.command("check")
+@click.pass_context
+def config_check(ctx: click.Context) -> None:
+    """Validate the configuration and print it with secrets masked."""
+    cfg = _config(ctx.find_root())
+    for key, value in sorted(cfg.redacted().items()):
+        click.echo(f"{key} = {value!r}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""From a decrypted message to its effects: dedup → archive → who is asking → route → replies.
+
+Everything one message causes (dedup key, archive row, the handler's changes, notifications to
+others) commits in one transaction, so a retried or concurrent duplicate has exactly one effect.
+Replies to the asker are settled through a ``ReplyChannel``: a passive reply when the handler finishes
+within the budget, otherwise outbox rows in the same transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot import dialogs, router
+from bot import messages as M
+from bot.cards import handle_click
+from bot.context import Ctx
+from bot.inbound import Inbound
+from bot.out import Card, CardUpdate, Out, Text, button_card
+from bot.outbox import enqueue, enqueue_card_update
+from bot.runtime import Runtime
+from storage.models import Card as CardRow
+from storage.models import InboundMessage, Member, ProcessedCallback
+
+log = logging.getLogger(__name__)
+
+PASSIVE_TEXT_LIMIT = 2048
+KIND_NAMES = {"image": "图片", "voice": "语音", "video": "视频", "location": "位置", "link": "链接"}
+
+
+@dataclass
+class ReplyChannel:
+    """Decides, once, whether the asker's replies go back passively or through the outbox."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    done: threading.Event = field(default_factory=threading.Event)
+    abandoned: bool = False
+    claimed: bool = False
+    passive: Out | None = None
+
+    def settle(self, session: Session, ctx_userid: str, msg: Inbound, replies: list[Out]) -> None:
+        """Called inside the transaction, before commit."""
+        with self.lock:
+            use_passive = not self.abandoned
+            if use_passive:
+                self.claimed = True
+        self.passive = None
+        rest = list(replies)
+        if use_passive and rest and _passive_ok(rest[0]):
+            self.passive = rest.pop(0)
+        for out in rest:
+            if isinstance(out, CardUpdate):
+                card = session.scalar(select(CardRow).where(CardRow.task_id == (msg.task_id or "")))
+                if card is not None and msg.response_code:
+                    enqueue_card_update(session, card, msg.response_code, out.replace_name)
+            else:
+                enqueue(session, ctx_userid, out)
+
+    def wait(self, budget: float) -> tuple[bool, Out | None]:
+        """Request side: (finished in time, passive reply)."""
+        self.done.wait(budget)
+        with self.lock:
+            if not self.claimed:
+                self.abandoned = True
+                return False, None
+        self.done.wait()  # the handler claimed the passive path and is committing
+        return True, self.passive
+
+
+def _passive_ok(out: Out) -> bool:
+    if isinstance(out, CardUpdate):
+        return True
+    return isinstance(out, Text) and len(out.content.encode("utf-8")) <= PASSIVE_TEXT_LIMIT
+
+
+def process(rt: Runtime, msg: Inbound, channel: ReplyChannel | None = None) -> bool:
+    """Handle one message exactly once; False when it was a duplicate (nothing done)."""
+    channel = channel or ReplyChannel()
+    try:
+        try:
+            with rt.db.transaction() as s:
+                if not _claim_key(s, msg):
+                    return False
+                ctx = _context(rt, s, msg)
+                route(ctx)
+                channel.settle(s, ctx.userid, msg, ctx.replies)
+            return True
+        except IntegrityError:
+            # the durable key was taken by a concurrent delivery of the same message
+            log.info("duplicate callback", extra={"key": msg.callback_key})
+            return False
+        except Exception:
+            log.exception("handler failed", extra={"key": msg.callback_key, "from_user": msg.from_user,
+                                                   "msg_type": msg.msg_type, "event": msg.event})
+            return _apologise(rt, msg, channel)
+    finally:
+        channel.done.set()
+
+
+def _apologise(rt: Runtime, msg: Inbound, channel: ReplyChannel) -> bool:
+    """The handler's changes are rolled back; keep the archive and the dedup key, say sorry."""
+    try:
+        with rt.db.transaction() as s:
+            if not _claim_key(s, msg):
+                return False
+            member = _member(rt, s, msg.from_user)
+            channel.settle(s, member.userid, msg, [Text(M.APOLOGY)])
+        return True
+    except IntegrityError:
+        return False
+
+
+def _claim_key(s: Session, msg: Inbound) -> bool:
+    key = msg.callback_key
+    if s.get(ProcessedCallback, key) is not None:
+        return False
+    s.add(ProcessedCallback(key=key))
+    s.add(InboundMessage(callback_key=key, msg_id=msg.msg_id, from_user=msg.from_user, msg_type=msg.msg_type,
+                         event=msg.event, content=msg.content or msg.title or msg.event_key or "",
+                         media_id=msg.media_id, raw=msg.raw, sent_at=msg.sent_at))
+    s.flush()  # a concurrent twin fails here on the primary / unique key
+    return True
+
+
+def _member(rt: Runtime, s: Session, userid: str) -> Member:
+    member = s.scalar(select(Member).where(Member.userid == userid))
+    admins = set(rt.config.get("roles.admins"))
+    if member is None:
+        member = Member(userid=userid, name=userid, roles=["admin"] if userid in admins else [])
+        s.add(member)
+        s.flush()
+        if userid not in admins:
+            _request_access(s, member)
+    elif userid in admins and "admin" not in (member.roles or []):
+        member.roles = [*(member.roles or []), "admin"]
+    return member
+
+
+def _request_access(s: Session, member: Member) -> None:
+    """Ask every admin, on a card, which role the newcomer should get."""
+    admins = [m for m in s.scalars(select(Member).where(Member.active.is_(True)))
+              if "admin" in (m.roles or [])]
+    for admin in admins:
+        card = button_card(M.ACCESS_REQUEST_TITLE, M.ACCESS_REQUEST_DESC.format(userid=member.userid),
+                           [("销售代表", "grant:rep", 1), ("销售主管", "grant:manager", 1),
+                            ("财务", "grant:finance", 1), ("客户成功", "grant:csm", 1),
+                            ("风控专员", "grant:risk", 1), ("忽略", "ignore", 2)])
+        enqueue(s, admin.userid, Card("access_request", card, {"userid": member.userid}),
+                dedup_key=f"access:{member.userid}:{admin.userid}")
+
+
+def _context(rt: Runtime, s: Session, msg: Inbound) -> Ctx:
+    return Ctx(rt=rt, session=s, member=_member(rt, s, msg.from_user), msg=msg)
+
+
+def route(ctx: Ctx) -> None:
+    msg = ctx.msg
+    if msg.is_card_click:
+        handle_click(ctx)
+        return
+    if msg.is_event:
+        return  # enter_agent, menu events, external-contact changes: archived, nothing to answer
+    store = dialogs.DialogStore(ctx.rt.redis)
+    active = store.get(ctx.userid)
+    text = msg.text if msg.msg_type == "text" else ""
+    if text == "取消":
+        if active and active.dialog:
+            store.clear(ctx.userid)
+            ctx.reply(M.CANCELLED.format(dialog=active.dialog.title))
+        else:
+            ctx.reply(M.NOTHING_TO_CANCEL)
+        return
+    if active is not None and text != "帮助":
+        dialogs.advance(ctx, active)
+        return
+    if msg.msg_type != "text":
+        ctx.reply(M.NON_TEXT_NO_DIALOG.format(kind=KIND_NAMES.get(msg.msg_type, "消息")))
+        return
+    found = router.match(text)
+    if found is None:
+        if not ctx.member.roles:
+            ctx.reply(M.NO_ROLE.format(name=ctx.member.name))
+            return
+        close = router.suggest(text, ctx.member.roles)
+        if close is not None:
+            ctx.reply(M.UNKNOWN_COMMAND_CLOSE.format(text=text[:30], suggestion=close.keywords[0],
+                                                     example=close.example))
+        else:
+            ctx.reply(M.UNKNOWN_COMMAND.format(text=text[:30]))
+        return
+    cmd, args = found
+    if not cmd.permits(ctx.member.roles):
+        from bot.context import role_names
+
+        ctx.reply(M.ROLE_REQUIRED.format(command=cmd.keywords[0], roles="、".join(
+            M.ROLE_NAMES[r] for r in sorted(cmd.roles or [])) + "或管理员", mine=role_names(ctx.member.roles)))
+        return
+    cmd.handler(ctx, args)

@@ -1,0 +1,72 @@
+"""The command table: keywords → handler, who may use it, one example each.
+
+Handler modules register commands with ``@command``; ``match`` finds the command a text starts with
+(longest keyword wins), ``allowed`` lists what a set of roles may use (what 帮助 shows).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.context import Ctx
+
+Handler = Callable[[Ctx, str], None]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    keywords: tuple[str, ...]
+    handler: Handler
+    roles: frozenset[str] | None  # None: anyone, even a member without a role
+    example: str
+    summary: str
+
+    def permits(self, roles: list[str] | None) -> bool:
+        mine = set(roles or [])
+        return self.roles is None or "admin" in mine or bool(self.roles & mine)
+
+
+COMMANDS: list[Command] = []
+
+
+def command(*keywords: str, roles: tuple[str, ...] | None, example: str, summary: str,
+            name: str | None = None) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        COMMANDS.append(Command(name or fn.__name__, keywords, fn,
+                                frozenset(roles) if roles is not None else None, example, summary))
+        return fn
+    return register
+
+
+def match(text: str) -> tuple[Command, str] | None:
+    """The command ``text`` invokes and the rest of the text (its arguments)."""
+    text = text.strip()
+    best: tuple[int, Command, str] | None = None
+    for cmd in COMMANDS:
+        for kw in cmd.keywords:
+            if text == kw or text.startswith(kw + " ") or text.startswith(kw + "\u3000") or \
+                    (text.startswith(kw) and _keyword_may_touch(kw, text)):
+                if best is None or len(kw) > best[0]:
+                    best = (len(kw), cmd, text[len(kw):].strip())
+    return (best[1], best[2]) if best else None
+
+
+def _keyword_may_touch(kw: str, text: str) -> bool:
+    # Chinese users often omit the space: 客户华为 → 客户 华为. Only for CJK keywords followed by
+    # something that is not itself a longer CJK command word.
+    return all("\u4e00" <= ch <= "\u9fff" for ch in kw) and len(text) > len(kw)
+
+
+def allowed(roles: list[str] | None) -> list[Command]:
+    return [c for c in COMMANDS if c.permits(roles)]
+
+
+def suggest(text: str, roles: list[str] | None) -> Command | None:
+    """The closest command keyword, for a hint when nothing matched."""
+    words = {kw: c for c in allowed(roles) for kw in c.keywords}
+    head = text.strip().split()[0] if text.strip() else ""
+    close = difflib.get_close_matches(head, list(words), n=1, cutoff=0.5)
+    return words[close[0]] if close else None

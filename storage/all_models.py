@@ -1,0 +1,3 @@
+"""Imports every module that defines tables, so Base.metadata is complete (migrations, tests)."""
+
+from storage import models  # noqa: F401
