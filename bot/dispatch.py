@@ -195,9 +195,7 @@ def route(ctx: Ctx) -> None:
         return
     cmd, args = found
     if not cmd.permits(ctx.member.roles):
-        from bot.context import role_names
-
-        ctx.reply(M.ROLE_REQUIRED.format(command=cmd.keywords[0], roles="、".join(
-            M.ROLE_NAMES[r] for r in sorted(cmd.roles or [])) + "或管理员", mine=role_names(ctx.member.roles)))
+        ctx.reply(M.ROLE_REQUIRED.format(command=cmd.keywords[0], roles=M.who_may(cmd.roles or frozenset()),
+                                         mine=ctx.roles_text))
         return
     cmd.handler(ctx, args)

@@ -81,3 +81,9 @@ NEW_MEMBER_ASK_HIRE = "请发送入职日期（如 2026-08-15）；不填请回�
 NEW_MEMBER_DONE = "已登记新成员：{line}"
 
 WORD_NONE = ("无", "没有", "跳过", "-")
+
+
+def who_may(roles: frozenset[str]) -> str:
+    """「销售主管或管理员」: the roles a command is open to; admins may use everything."""
+    names = [ROLE_NAMES[r] for r in ROLE_NAMES if r in roles and r != "admin"]
+    return "、".join(names) + "或管理员" if names else "管理员"
