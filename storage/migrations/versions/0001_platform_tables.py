@@ -1,7 +1,7 @@
 """platform tables
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-28 03:40:14.556134
 """
 from collections.abc import Sequence
