@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -79,6 +80,60 @@ def worker(ctx: click.Context) -> None:
         Deliverer(rt).run_forever(stop)
     finally:
         sched.shutdown(wait=False)
+
+
+@main.command()
+@click.option("--port", type=int, default=8000, show_default=True, help="Port to serve on (0: any free port).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default="salesbot-data", show_default=True,
+              help="Where the demo keeps demo.db and its generated demo.toml.")
+@click.option("--reset", is_flag=True, help="Start over: delete the demo database and seed it again.")
+def demo(port: int, data_dir: str, reset: bool) -> None:
+    """Everything in one process with the WeCom emulator: open the printed URL and chat as any member.
+
+    SQLite file + in-process Redis, the outbox and the scheduler in background threads, seeded with a
+    demo company. Re-running keeps the data unless --reset.
+    """
+    from bot.demo import Demo
+
+    d = Demo(data_dir, port=port, reset=reset, echo=click.echo, configure_logging=True)
+    try:
+        url = d.start()
+    except OSError as exc:
+        click.echo(f"cannot listen on port {port}: {exc.strerror or exc} (try --port)", err=True)
+        sys.exit(2)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: d.stopping.set())
+    click.echo(f"config: {d.config_path} (for `salesbot chat`)")
+    click.echo(f"salesbot demo is running. Open {url}  （在浏览器中打开，选择成员开始聊天）")
+    click.echo("Press Ctrl+C to stop.")
+    try:
+        d.wait()
+    finally:
+        d.stop()
+
+
+@main.command()
+@click.option("--as", "userid", required=True, help="The member (WeCom userid) who sends the message.")
+@click.option("--url", default=None, help="The running bot [default: server.public_base_url of the config].")
+@click.option("--wait", type=float, default=3.0, show_default=True,
+              help="Seconds to wait for messages pushed to the member.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default="salesbot-data", show_default=True,
+              help="Without --config, read the demo's generated demo.toml from here.")
+@click.argument("text")
+@click.pass_context
+def chat(ctx: click.Context, userid: str, url: str | None, wait: float, data_dir: str, text: str) -> None:
+    """Send TEXT as a member through the real (encrypted) callback; print the reply and the pushes."""
+    from pathlib import Path
+
+    from bot.demo import CONFIG_NAME
+    from bot.demo import chat as run_chat
+
+    obj = ctx.ensure_object(dict)
+    demo_toml = Path(data_dir) / CONFIG_NAME
+    if not obj.get("config_path") and not os.environ.get("SALESBOT_CONFIG") and demo_toml.is_file():
+        obj["config_path"] = str(demo_toml)
+    cfg = _config(ctx)
+    sys.exit(run_chat(cfg, url or cfg.get("server.public_base_url"), userid, text, wait, click.echo))
 
 
 @main.group()
