@@ -16,8 +16,7 @@ log = logging.getLogger(__name__)
 
 def load_handlers() -> None:
     """Import every handler module so their commands, dialogs and card actions register."""
-    import handlers  # noqa: F401
-    from handlers import admin, help  # noqa: F401
+    from handlers import admin, customers, help, stages, visits  # noqa: F401
 
 
 def create_app(config: Config | None = None, *, runtime: Runtime | None = None) -> Flask:
@@ -34,6 +33,9 @@ def create_app(config: Config | None = None, *, runtime: Runtime | None = None) 
     from bot.callback import bp as callback_bp
 
     app.register_blueprint(callback_bp)
+    from bot.upload import register as register_upload
+
+    register_upload(app, runtime)
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:

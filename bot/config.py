@@ -119,6 +119,10 @@ def _cron(value: str) -> str | None:
 DEFAULT_JOBS: dict[str, dict[str, Any]] = {
     "cleanup": {"cron": "30 3 * * *", "interval_s": 0, "enabled": True,
                 "doc": "purge processed-callback keys and delivered outbox rows past retention"},
+    "rejection_alert": {"cron": "0 12,18 * * *", "interval_s": 0, "enabled": True,
+                        "doc": "alert admins when too many of a team's submissions were rejected today"},
+    "media_fetch": {"cron": "", "interval_s": 600, "enabled": True,
+                    "doc": "retry downloading media whose download failed (WeCom keeps media 3 days)"},
 }
 
 INTEGRATIONS = ("bank", "credit", "erp", "asr", "llm")
@@ -135,6 +139,8 @@ def _build_schema() -> list[Key]:
           check=_aes_key),
         k("wecom", "api_base_url", str, "https://qyapi.weixin.qq.com/cgi-bin/",
           "base URL of the WeCom API; the emulator serves one under /dev/wecom/cgi-bin/", check=_base_url),
+        k("wecom", "oauth_authorize_url", str, "https://open.weixin.qq.com/connect/oauth2/authorize",
+          "WeCom OAuth authorize page used by the upload page (snsapi_base); the emulator serves one", check=_url),
         k("wecom", "max_clock_skew_s", int, 600,
           "reject callbacks whose timestamp is further than this from now; 0 disables", check=_non_negative),
         k("wecom", "max_body_bytes", int, 65536, "largest callback body accepted", check=_positive),
@@ -150,6 +156,11 @@ def _build_schema() -> list[Key]:
         k("server", "public_base_url", str, "http://127.0.0.1:8000",
           "public URL of this server, used in tracked links and upload pages", check=_url),
         k("server", "host", str, "127.0.0.1", "address salesbot serve / demo listens on"),
+        k("server", "secret_key", str, "", "signs the upload page's session cookie; empty = derived from "
+          "wecom.secret", secret=True),
+        k("server", "max_upload_bytes", int, 20 * 1024 * 1024, "largest file accepted by the upload page",
+          check=_positive),
+        k("server", "upload_link_ttl_s", int, 86400, "how long an upload link stays valid", check=_positive),
         k("server", "port", int, 8000, "port salesbot serve / demo listens on", check=_port),
         k("database", "url", str, "sqlite:///salesbot.db", "SQLAlchemy URL; PostgreSQL in production",
           check=_db_url),
@@ -166,6 +177,11 @@ def _build_schema() -> list[Key]:
         k("outbox", "backoff_base_s", float, 5.0, "first retry delay; doubles each attempt", check=_positive),
         k("outbox", "backoff_max_s", float, 1800.0, "largest retry delay", check=_positive),
         k("outbox", "lease_s", int, 120, "how long a worker owns a claimed row before another may take it",
+          check=_positive),
+        k("alerts", "rejection_share", float, 0.3,
+          "alert admins when more than this share of a team's submissions in a day were rejected",
+          check=lambda v: None if 0 < v < 1 else "must be between 0 and 1"),
+        k("alerts", "rejection_min_submissions", int, 5, "only judge a team's day after this many submissions",
           check=_positive),
         k("retention", "processed_keys_days", int, 7, "days processed-callback keys are kept", check=_positive),
         k("retention", "outbox_days", int, 30, "days delivered outbox rows are kept", check=_positive),

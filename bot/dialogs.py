@@ -17,6 +17,7 @@ import redis
 from bot.context import Ctx
 
 END = "__end__"
+KEEP = "__keep__"  # the step already ended this dialog or started another: store nothing
 # A step reads the member's message, may reply, and returns the next state (END to finish).
 Step = Callable[[Ctx, dict[str, Any]], str]
 
@@ -28,6 +29,7 @@ class Dialog:
     first: str
     states: dict[str, Step]
     timeout_s: int = 1800
+    on_cancel: Callable[[Ctx, dict[str, Any]], None] | None = None  # undo what the dialog wrote so far
 
 
 DIALOGS: dict[str, Dialog] = {}
@@ -88,6 +90,8 @@ def advance(ctx: Ctx, active: Active) -> None:
         store.clear(ctx.userid)
         return
     nxt = d.states[active.state](ctx, active.data)
+    if nxt == KEEP:
+        return
     if nxt == END:
         store.clear(ctx.userid)
     else:

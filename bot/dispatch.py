@@ -171,6 +171,8 @@ def route(ctx: Ctx) -> None:
     if text == "取消":
         if active and active.dialog:
             store.clear(ctx.userid)
+            if active.dialog.on_cancel is not None:
+                active.dialog.on_cancel(ctx, active.data)
             ctx.reply(M.CANCELLED.format(dialog=active.dialog.title))
         else:
             ctx.reply(M.NOTHING_TO_CANCEL)

@@ -1,0 +1,130 @@
+"""What several sales handlers share: who sees what, finding a customer by a loose name, stage settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from bot import dialogs, router
+from bot import messages as M
+from bot.context import Ctx
+from domain.access import visible_owners
+from domain.gates import DEFAULT_GATES, GateConfig
+from domain.names import normalise_company_name
+from domain.stages import DEFAULT_PIPELINE
+from storage.models import Member
+from storage.sales import Customer, Opportunity
+from storage.settings import get_setting
+
+MAX_CHOICES = 5
+
+
+def manager_map(session: Session) -> dict[str, str | None]:
+    return {m.userid: m.manager_userid for m in session.scalars(select(Member))}
+
+
+def scope(ctx: Ctx) -> set[str] | None:
+    """Owners whose customers the asker may see (None: all)."""
+    return visible_owners(ctx.userid, ctx.member.roles, manager_map(ctx.session))
+
+
+def member_name(session: Session, userid: str | None) -> str:
+    if not userid:
+        return M.MEMBER_UNSET
+    m = session.scalar(select(Member).where(Member.userid == userid))
+    return m.name if m else userid
+
+
+def _in_scope(owners: set[str] | None, customer: Customer) -> bool:
+    return owners is None or customer.owner_userid in owners
+
+
+def find_customers(session: Session, query: str) -> list[Customer]:
+    """Candidates for what a member typed: #id, credit code, exact name, prefix, then keyword."""
+    q = query.strip()
+    if not q:
+        return []
+    if q.startswith("#") and q[1:].isdigit():
+        c = session.get(Customer, int(q[1:]))
+        return [c] if c else []
+    key = normalise_company_name(q)
+    exact = list(session.scalars(select(Customer).where(or_(Customer.name == q, Customer.name_key == key,
+                                                            Customer.credit_code == q.upper()))))
+    if exact:
+        return exact
+    like = q.replace("%", "").replace("_", "")
+    prefix = list(session.scalars(select(Customer).where(or_(Customer.name.startswith(like),
+                                                             Customer.name_key.startswith(key)))
+                                  .order_by(Customer.name).limit(50)))
+    if prefix:
+        return prefix
+    return list(session.scalars(select(Customer).where(Customer.name.contains(like))
+                                .order_by(Customer.name).limit(50)))
+
+
+def resolve_customer(ctx: Ctx, query: str, redo: str) -> Customer | None:
+    """The one customer ``query`` names within the asker's scope; otherwise replies and returns None.
+
+    Several matches → a numbered choice; the member answers with the number and the command
+    ``redo`` (with ``{customer}`` standing for the choice) runs again without retyping.
+    """
+    if not query.strip():
+        ctx.reply(M.CUSTOMER_MISSING)
+        return None
+    found = find_customers(ctx.session, query)
+    owners = scope(ctx)
+    visible = [c for c in found if _in_scope(owners, c)]
+    if not visible:
+        ctx.reply(M.CUSTOMER_NOT_YOURS.format(query=query) if found else M.CUSTOMER_NOT_FOUND.format(query=query))
+        return None
+    if len(visible) == 1:
+        return visible[0]
+    shown = visible[:MAX_CHOICES]
+    lines = [M.CUSTOMER_CHOOSE.format(query=query, n=len(visible))]
+    lines += [f"{i}. {c.name}（{member_name(ctx.session, c.owner_userid)}）" for i, c in enumerate(shown, 1)]
+    if len(visible) > MAX_CHOICES:
+        lines.append(M.CUSTOMER_CHOOSE_MORE.format(n=len(visible) - MAX_CHOICES))
+    lines.append(M.CUSTOMER_CHOOSE_HINT)
+    dialogs.start(ctx, "pick_customer", {"ids": [c.id for c in shown], "redo": redo})
+    ctx.reply("\n".join(lines))
+    return None
+
+
+def _pick(ctx: Ctx, data: dict[str, Any]) -> str:
+    text = ctx.msg.text
+    ids: list[int] = data["ids"]
+    if not text.isdigit() or not 1 <= int(text) <= len(ids):
+        ctx.reply(M.CUSTOMER_CHOOSE_AGAIN.format(n=len(ids)))
+        return "pick"
+    dialogs.DialogStore(ctx.rt.redis).clear(ctx.userid)
+    found = router.match(data["redo"].format(customer=f"#{ids[int(text) - 1]}"))
+    if found is not None:
+        cmd, args = found
+        cmd.handler(ctx, args)
+    return dialogs.KEEP  # the re-run command may have started a dialog of its own
+
+
+dialogs.dialog(dialogs.Dialog(name="pick_customer", title="选择客户", first="pick", states={"pick": _pick}))
+
+
+def open_opportunities(session: Session, customer_id: int) -> list[Opportunity]:
+    from domain.stages import is_closed
+
+    opps = session.scalars(select(Opportunity).where(Opportunity.customer_id == customer_id)
+                           .order_by(Opportunity.id))
+    return [o for o in opps if not is_closed(o.stage)]
+
+
+def gate_config(session: Session) -> GateConfig:
+    gates = get_setting(session, "stage_gates", None)
+    modes = get_setting(session, "gate_modes", {}) or {}
+    return GateConfig(gates={k: tuple(v) for k, v in gates.items()} if gates is not None else dict(DEFAULT_GATES),
+                      modes={k: tuple(v) for k, v in modes.items()})
+
+
+def sla_days(session: Session) -> dict[str, int]:
+    custom = get_setting(session, "stage_sla", {}) or {}
+    defaults = {s.key: s.sla_days for s in DEFAULT_PIPELINE.sla_stages() if s.sla_days is not None}
+    return {**defaults, **{k: int(v) for k, v in custom.items()}}

@@ -1,0 +1,218 @@
+"""Issue 4 as reps live it, through the real callback: customers, visits, stage gates, access, safety."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from jobs.registry import load_jobs
+from jobs.scheduler import run_job
+from storage.sales import Attachment, Blob, Customer, Evidence, Opportunity, StageChange, Visit
+from tests.harness import Chat
+
+CODE = "91330100716105852F"  # a valid unified social credit code
+VOICE = b"#!AMR\n" + bytes(range(200))
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(300)
+
+
+@pytest.fixture
+def yunqi(chat: Chat, company) -> Chat:
+    """张三 owns 杭州云栖科技有限公司 with one opportunity in 方案演示."""
+    assert "已建档" in chat.say("zhangsan", f"新客户 杭州云栖科技有限公司 信用代码 {CODE} 行业 软件 区域 华东")
+    assert "已为「杭州云栖科技有限公司」新建商机" in chat.say("zhangsan", "新商机 杭州云栖 15万 方案演示")
+    return chat
+
+
+def one(rt, model, *where):
+    with rt.db.sessions() as s:
+        return s.scalar(select(model).where(*where))
+
+
+def rows(rt, model, *where):
+    with rt.db.sessions() as s:
+        return list(s.scalars(select(model).where(*where)))
+
+
+def test_opportunity_created_in_a_gated_stage_starts_at_lead_and_says_so(chat: Chat, company):
+    chat.say("zhangsan", f"新客户 杭州云栖科技有限公司 信用代码 {CODE}")
+    reply = chat.say("zhangsan", "新商机 杭州云栖 12.5万 需求诊断 续费")
+    assert "¥125,000.00" in reply and "续费" in reply
+    assert "推进 杭州云栖科技有限公司 需求诊断" in reply
+    opp = one(chat.rt, Opportunity)
+    assert (opp.stage, opp.amount, opp.kind) == ("lead", Decimal("125000.00"), "renewal")
+
+
+def test_visit_with_voice_pain_point_and_budget_is_a_quality_visit_and_the_clip_is_stored(yunqi: Chat):
+    chat = yunqi
+    first = chat.say("zhangsan", "拜访 杭州云栖 预算:待确认 下一步:周五演示")
+    assert "痛点确认" in first and "语音" in first
+    reply = chat.send_media("zhangsan", "voice", VOICE, "v.amr", "audio/amr")
+    chat.deliver()
+    assert "高质量拜访" in reply.text + "".join(m.body.get("content", "") for m in chat.new_messages("zhangsan"))
+    visit = one(chat.rt, Visit)
+    assert visit.quality and visit.status == "done" and visit.budget == "待确认"
+    clip = one(chat.rt, Attachment, Attachment.visit_id == visit.id)
+    assert clip.kind == "voice" and clip.tag == "pain"
+    blob = one(chat.rt, Blob, Blob.id == clip.blob_id)
+    assert blob.content == VOICE  # downloaded at once: the media id expires in 3 days
+
+
+def test_visit_without_budget_names_it_with_its_options_and_a_bare_answer_completes_it(yunqi: Chat):
+    chat = yunqi
+    reply = chat.say("zhangsan", "拜访 杭州云栖 痛点:现有系统无法支撑双十一峰值流量 下一步:下周三出方案")
+    assert "预算情况" in reply and "已明确/待确认/暂不披露" in reply
+    done = chat.say("zhangsan", "已明确")
+    assert "高质量拜访" in done
+    visit = one(chat.rt, Visit)
+    assert (visit.budget, visit.quality) == ("已明确", True)
+    assert visit.pain_point == "现有系统无法支撑双十一峰值流量"
+
+
+def test_move_names_every_missing_item_then_completes_when_the_last_arrives(yunqi: Chat):
+    chat = yunqi
+    reply = chat.say("zhangsan", "推进 杭州云栖 方案确认")
+    assert "还缺 2 项" in reply and "竞品对比表" in reply and "预算情况" in reply
+    assert "已明确/待确认/暂不披露" in reply
+    opp = one(chat.rt, Opportunity)
+    assert opp.stage == "demo" and opp.pending_stage == "solution_confirmed"
+    image_reply = chat.send_media("zhangsan", "image", PNG, "compare.png", "image/png").text
+    assert "已收到竞品对比表" in image_reply and "预算情况" in image_reply
+    done = chat.say("zhangsan", "已明确")
+    assert "方案演示 → 方案确认" in done
+    opp = one(chat.rt, Opportunity)
+    assert opp.stage == "solution_confirmed" and opp.pending_stage is None
+    history = rows(chat.rt, StageChange, StageChange.opportunity_id == opp.id)
+    assert [(h.from_stage, h.to_stage, h.actor) for h in history][-1] == ("demo", "solution_confirmed", "zhangsan")
+    evidence = {e.item for e in rows(chat.rt, Evidence, Evidence.opportunity_id == opp.id)}
+    assert evidence == {"competitor", "budget"}
+
+
+def test_a_visit_can_supply_the_last_missing_item_of_a_pending_move(yunqi: Chat):
+    chat = yunqi
+    chat.say("zhangsan", "推进 杭州云栖 方案确认")
+    chat.say("zhangsan", "取消")  # the member leaves the dialog; the wish to move is kept
+    chat.send_media("zhangsan", "image", PNG, "c.png", "image/png")  # outside the dialog: not evidence
+    assert one(chat.rt, Opportunity).stage == "demo"
+    chat.say("zhangsan", "推进 杭州云栖 方案确认")
+    chat.send_media("zhangsan", "image", PNG, "c.png", "image/png")
+    chat.say("zhangsan", "取消")
+    reply = chat.say("zhangsan", "拜访 杭州云栖 痛点:需要替换老旧的本地部署系统 预算:已明确 下一步:报价")
+    assert "方案演示 → 方案确认" in reply
+    assert one(chat.rt, Opportunity).stage == "solution_confirmed"
+
+
+def test_frozen_backward_and_unknown_stage_moves_are_refused_with_reasons(yunqi: Chat):
+    chat = yunqi
+    assert "不能从「方案演示」退回到「线索」" in chat.say("zhangsan", "推进 杭州云栖 线索")
+    assert "不认识的阶段「下一阶段」" in chat.say("zhangsan", "推进 杭州云栖 下一阶段")
+    with chat.rt.db.transaction() as s:
+        opp = s.scalar(select(Opportunity))
+        opp.frozen, opp.frozen_reason = True, "客户评级降至 BB+"
+    assert "已冻结" in chat.say("zhangsan", "推进 杭州云栖 方案确认") and "BB+" in chat.say(
+        "zhangsan", "推进 杭州云栖 方案确认")
+
+
+def test_won_needs_contract_number_and_signed_amount_typed_with_their_labels(yunqi: Chat):
+    chat = yunqi
+    chat.say("admin", "必填 方案确认 无")
+    chat.say("admin", "必填 报价谈判 无")
+    reply = chat.say("zhangsan", "推进 杭州云栖 赢单")
+    assert "合同号" in reply and "签约金额" in reply
+    assert "没能对应" in chat.say("zhangsan", "HT2026001")
+    chat.say("zhangsan", "合同号 HT2026001")
+    assert "方案演示 → 赢单" in chat.say("zhangsan", "签约金额 15万")
+    opp = one(chat.rt, Opportunity)
+    assert (opp.stage, opp.contract_no, opp.signed_amount) == ("won", "HT2026001", Decimal("150000.00"))
+    assert opp.closed_at is not None
+
+
+def test_another_rep_cannot_see_or_change_the_customer_but_the_manager_can(yunqi: Chat):
+    chat = yunqi
+    refused = chat.say("lisi", "客户 杭州云栖")
+    assert "无权查看或修改" in refused and "15" not in refused
+    assert "无权" in chat.say("lisi", "推进 杭州云栖 方案确认")
+    assert "无权" in chat.say("lisi", "拜访 杭州云栖 痛点:随便写写看看能不能写 预算:已明确 下一步:无")
+    assert one(chat.rt, Opportunity).pending_stage is None
+    assert rows(chat.rt, Visit) == []
+    profile = chat.say("wangwu", "客户 杭州云栖")
+    assert "杭州云栖科技有限公司" in profile and "负责人：张三" in profile and "方案演示" in profile
+    assert "杭州云栖科技有限公司" in chat.say("admin", "客户 杭州云栖")
+
+
+def test_invalid_and_duplicate_credit_codes_are_refused_with_the_reason(yunqi: Chat):
+    chat = yunqi
+    bad = chat.say("lisi", "新客户 某某科技有限公司 信用代码 91330100716105852G")
+    assert "校验位不符" in bad and "「F」" in bad
+    dup = chat.say("lisi", f"新客户 云栖科技 信用代码 {CODE}")
+    assert "已属于客户「杭州云栖科技有限公司」" in dup and "张三" in dup
+    assert len(rows(chat.rt, Customer)) == 1
+
+
+def test_fuzzy_names_and_a_numbered_choice(chat: Chat, company):
+    chat.say("zhangsan", "新客户 杭州云栖科技有限公司")
+    chat.say("zhangsan", "新客户 杭州西湖电子股份有限公司")
+    choice = chat.say("zhangsan", "客户 杭州")
+    assert "对应 2 个客户" in choice and "1. " in choice and "2. " in choice
+    picked = chat.say("zhangsan", "2")
+    assert "【杭州西湖电子股份有限公司】" in picked
+    assert "【杭州云栖科技有限公司】" in chat.say("zhangsan", "客户 云栖")  # a keyword is enough
+
+
+def test_template_check_flags_an_image_only_item(chat: Chat, company):
+    assert "模板检查通过" in chat.say("admin", "模板 检查")
+    reply = chat.say("admin", "必填 方案确认 竞品对比表:图片 预算")
+    assert "竞品对比表" in reply
+    check = chat.say("admin", "模板 检查")
+    assert "1 个问题" in check and "竞品对比表" in check and "图片" in check
+    assert "仅限管理员" in chat.say("zhangsan", "模板 检查")
+
+
+def test_four_of_ten_rejected_submissions_alert_the_admin_with_the_top_missing_item(chat: Chat, rt, company):
+    for i in range(10):
+        chat.say("zhangsan", f"新客户 客户{i}号有限公司")
+    for i in range(6):
+        chat.say("zhangsan", f"拜访 客户{i}号 痛点:客户希望统一管理多地门店库存 预算:已明确 下一步:演示")
+    for i in range(6, 10):
+        chat.say("zhangsan", f"拜访 客户{i}号 痛点:客户希望统一管理多地门店库存 下一步:演示")
+        chat.say("zhangsan", "取消")
+    assert run_job(rt, load_jobs()["rejection_alert"], "t1") == "1 alerts sent"
+    chat.deliver()
+    alert = chat.inbox("admin")[-1].body["content"]
+    assert "10 次提交中 4 次" in alert and "预算情况（4 次）" in alert and "王五" in alert
+    assert run_job(rt, load_jobs()["rejection_alert"], "t2") == "0 alerts sent"  # once a day
+
+
+def test_upload_page_identifies_the_member_and_attaches_the_file(yunqi: Chat, wecom):
+    chat = yunqi
+    chat.say("admin", "必填 方案确认 竞品对比表:文件/文字 预算")
+    reply = chat.say("zhangsan", "推进 杭州云栖 方案确认")
+    url = next(w for w in reply.split() if "/upload/" in w)
+    path = url.split("127.0.0.1:8000", 1)[1]
+    client = chat.app.test_client()
+    first = client.get(path)
+    assert first.status_code == 302 and "snsapi_base" in first.headers["Location"]
+    intruder = client.get(path, query_string={"code": wecom.issue_oauth_code("lisi")})
+    assert intruder.status_code == 403
+    page = client.get(path, query_string={"code": wecom.issue_oauth_code("zhangsan")})
+    assert page.status_code == 200 and "上传" in page.get_data(as_text=True)
+    from io import BytesIO
+
+    done = client.post(path, data={"file": (BytesIO(b"competitor,us,them\n"), "对比.csv")},
+                       content_type="multipart/form-data")
+    assert done.status_code == 200 and "竞品对比表" in done.get_data(as_text=True)
+    att = one(chat.rt, Attachment, Attachment.kind == "file")
+    assert att.filename == "对比.csv" and att.tag == "competitor"
+    assert "预算情况" not in done.get_data(as_text=True) or one(chat.rt, Opportunity).stage == "demo"
+    assert "方案演示 → 方案确认" in chat.say("zhangsan", "已明确")
+    assert client.get("/upload/not-a-token").status_code == 404
+
+
+def test_stage_admin_commands_are_stored_and_audited(chat: Chat, company):
+    assert "10 天" in chat.say("zhangsan", "阶段 列表")
+    assert "12 天" in chat.say("admin", "时限 方案演示 12")
+    assert "方案演示｜时限 12 天" in chat.say("zhangsan", "阶段 列表")
+    assert "不认识的必填项「发票」" in chat.say("admin", "必填 方案确认 发票")
+    audit = chat.say("admin", "审计 5")
+    assert "set_sla" in audit
