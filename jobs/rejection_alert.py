@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 
 from bot import messages as M
-from bot.outbox import enqueue
 from bot.out import Text
+from bot.outbox import enqueue
 from domain.gates import rejection_alert
 from jobs.registry import job
 from storage.models import Member
