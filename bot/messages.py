@@ -140,7 +140,8 @@ UPLOAD_LINK = "文件请通过此链接上传（在企业微信内打开）：{u
 VISIT_USAGE = "用法：拜访 <客户> 痛点:… 预算:已明确/待确认/暂不披露 下一步:…，也可以只发「拜访 <客户>」按提示填写。"
 VISIT_SAVED_QUALITY = "✅ 已记录拜访「{customer}」，高质量拜访（痛点、预算、下一步齐全）。{attachments}"
 VISIT_SAVED_PARTIAL = "已保存拜访「{customer}」（未完成：缺少 {missing}），不计为高质量拜访。"
-VISIT_ASK = "已记录拜访「{customer}」。{missing}\n（随时发送「完成」结束，发送「取消」放弃）"
+VISIT_ASK = ("已记录拜访「{customer}」。{missing}\n图片、语音、视频直接发来即附到本次拜访；文件发送「上传」获取链接。"
+             "\n（随时发送「完成」结束，发送「取消」放弃）")
 VISIT_ATTACHED = "已把{kind}附到这次拜访。"
 VISIT_VOICE_PAIN = "已收到语音，作为痛点记录。"
 VISIT_CANCELLED = "已放弃这次拜访记录。"

@@ -15,6 +15,7 @@ from domain.visits import labelled_fields, parse_visit_text
 from handlers.common import gate_config, open_opportunities, resolve_customer
 from handlers.media import attachment_from_message
 from handlers.pipeline import add_evidence, complete_pending, log_submission
+from handlers.uploads import upload_link
 from storage.sales import Attachment, Customer, Visit
 
 SALES = ("rep", "manager")
@@ -140,6 +141,9 @@ def _collect(ctx: Ctx, data: dict[str, Any]) -> str:
     if text in ("完成", "结束", "就这样"):
         _finish(ctx, visit, customer)
         return dialogs.END
+    if text in ("上传", "文件", "附件", "上传文件"):
+        ctx.reply(M.UPLOAD_LINK.format(url=upload_link(ctx, {"kind": "visit", "visit_id": visit.id})))
+        return "collect"
     missing = visit_missing(ctx, visit)
     if msg.msg_type in ("image", "video", "link", "voice"):
         pain_by_voice = msg.msg_type == "voice" and any(i.key == "pain" for i in missing)

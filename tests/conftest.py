@@ -126,11 +126,17 @@ def rt(make_runtime: Callable[..., Runtime]) -> Runtime:
 
 
 @pytest.fixture
-def wecom() -> Iterator[WeComState]:
-    state = WeComState(corp_id=CORP_ID, secret=SECRET, agent_id=AGENT_ID)
+def http() -> Iterator[responses.RequestsMock]:
+    """The HTTP layer: every outgoing request is faked here (add third-party APIs to it)."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        install_fake_wecom(rsps, state)
-        yield state
+        yield rsps
+
+
+@pytest.fixture
+def wecom(http: responses.RequestsMock) -> WeComState:
+    state = WeComState(corp_id=CORP_ID, secret=SECRET, agent_id=AGENT_ID)
+    install_fake_wecom(http, state)
+    return state
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+import responses
 from sqlalchemy import select
 
 from jobs.registry import load_jobs
@@ -216,3 +217,51 @@ def test_stage_admin_commands_are_stored_and_audited(chat: Chat, company):
     assert "不认识的必填项「发票」" in chat.say("admin", "必填 方案确认 发票")
     audit = chat.say("admin", "审计 5")
     assert "set_sla" in audit
+
+
+def test_voice_is_transcribed_when_a_provider_is_configured(make_runtime, wecom, http, company):
+    from bot.app import create_app
+
+    rt = make_runtime(integrations__asr__enabled=True, integrations__asr__base_url="https://asr.test/v1/transcribe",
+                      integrations__asr__key="k")
+    chat = Chat(create_app(runtime=rt), rt, wecom)
+    http.add(responses.POST, "https://asr.test/v1/transcribe", json={"text": "客户抱怨现有系统太慢"})
+    chat.say("zhangsan", "新客户 杭州云栖科技有限公司")
+    chat.say("zhangsan", "拜访 杭州云栖 预算:已明确 下一步:演示")
+    chat.send_media("zhangsan", "voice", VOICE, "v.amr", "audio/amr")
+    clip = one(rt, Attachment, Attachment.kind == "voice")
+    assert clip.transcript == "客户抱怨现有系统太慢"
+    assert http.calls[-1].request.headers["Authorization"] == "Bearer k"
+    assert one(rt, Visit).quality
+
+
+def test_a_failing_speech_provider_still_keeps_the_clip_as_evidence(make_runtime, wecom, http, company):
+    from bot.app import create_app
+
+    rt = make_runtime(integrations__asr__enabled=True, integrations__asr__base_url="https://asr.test/v1/transcribe")
+    chat = Chat(create_app(runtime=rt), rt, wecom)
+    http.add(responses.POST, "https://asr.test/v1/transcribe", status=503)
+    chat.say("zhangsan", "新客户 杭州云栖科技有限公司")
+    chat.say("zhangsan", "拜访 杭州云栖 预算:已明确 下一步:演示")
+    chat.send_media("zhangsan", "voice", VOICE, "v.amr", "audio/amr")
+    clip = one(rt, Attachment, Attachment.kind == "voice")
+    assert clip.transcript is None and clip.blob_id is not None
+    assert one(rt, Visit).quality
+
+
+def test_upload_link_inside_a_visit_dialog_attaches_the_file_to_the_visit(yunqi: Chat, wecom):
+    chat = yunqi
+    chat.say("zhangsan", "拜访 杭州云栖 痛点:需要统一的多仓库存视图 预算:已明确")
+    reply = chat.say("zhangsan", "上传")
+    path = reply.split("127.0.0.1:8000", 1)[1].split()[0]
+    client = chat.app.test_client()
+    client.get(path, query_string={"code": wecom.issue_oauth_code("zhangsan")})
+    from io import BytesIO
+
+    resp = client.post(path, data={"file": (BytesIO(b"%PDF-1.4 minutes"), "纪要.pdf")},
+                       content_type="multipart/form-data")
+    assert resp.status_code == 200 and "拜访记录" in resp.get_data(as_text=True)
+    visit = one(chat.rt, Visit)
+    assert one(chat.rt, Attachment, Attachment.visit_id == visit.id).filename == "纪要.pdf"
+    chat.deliver()
+    assert any("纪要.pdf" in m.body.get("content", "") for m in chat.inbox("zhangsan"))
