@@ -265,3 +265,24 @@ def test_upload_link_inside_a_visit_dialog_attaches_the_file_to_the_visit(yunqi:
     assert one(chat.rt, Attachment, Attachment.visit_id == visit.id).filename == "纪要.pdf"
     chat.deliver()
     assert any("纪要.pdf" in m.body.get("content", "") for m in chat.inbox("zhangsan"))
+
+
+def test_a_failed_media_download_is_retried_by_the_media_fetch_job(yunqi: Chat, http, wecom):
+    chat = yunqi
+    chat.say("zhangsan", "拜访 杭州云栖 痛点:需要统一的多仓库存视图 下一步:演示")
+    original = wecom.handle
+
+    def media_down(api, query, body, files=None):
+        if api == "media/get":
+            return {"errcode": -1, "errmsg": "system busy"}, "application/json"
+        return original(api, query, body, files)
+
+    wecom.handle = media_down  # WeCom's media service fails for a while
+    chat.send_media("zhangsan", "image", PNG, "site.png", "image/png")
+    att = one(chat.rt, Attachment, Attachment.kind == "image")
+    assert att.blob_id is None and att.media_id  # kept, not lost
+    assert run_job(chat.rt, load_jobs()["media_fetch"], "m1") == "0 fetched, 1 still failing"
+    wecom.handle = original
+    assert run_job(chat.rt, load_jobs()["media_fetch"], "m2") == "1 fetched, 0 still failing"
+    att = one(chat.rt, Attachment, Attachment.kind == "image")
+    assert one(chat.rt, Blob, Blob.id == att.blob_id).content == PNG
