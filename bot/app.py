@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 def load_handlers() -> None:
     """Import every handler module so their commands, dialogs and card actions register."""
-    from handlers import admin, customers, help, stages, visits  # noqa: F401
+    from handlers import admin, customers, help, links, stages, visits  # noqa: F401
 
 
 def create_app(config: Config | None = None, *, runtime: Runtime | None = None) -> Flask:
@@ -36,6 +36,9 @@ def create_app(config: Config | None = None, *, runtime: Runtime | None = None) 
     from bot.upload import register as register_upload
 
     register_upload(app, runtime)
+    from bot.links import register as register_links
+
+    register_links(app, runtime)
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:

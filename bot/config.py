@@ -121,6 +121,8 @@ DEFAULT_JOBS: dict[str, dict[str, Any]] = {
                 "doc": "purge processed-callback keys and delivered outbox rows past retention"},
     "rejection_alert": {"cron": "0 12,18 * * *", "interval_s": 0, "enabled": True,
                         "doc": "alert admins when too many of a team's submissions were rejected today"},
+    "customer_events": {"cron": "", "interval_s": 300, "enabled": True,
+                        "doc": "process customer events left unprocessed and re-evaluate upgrade rules"},
     "media_fetch": {"cron": "", "interval_s": 600, "enabled": True,
                     "doc": "retry downloading media whose download failed (WeCom keeps media 3 days)"},
 }

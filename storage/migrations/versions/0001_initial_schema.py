@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 03:49:33.734144
+Create Date: 2026-11-28 03:54:41.832019
 """
 from collections.abc import Sequence
 
@@ -93,6 +93,16 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_job_runs')),
     sa.UniqueConstraint('name', 'slot', name='uq_job_runs_name_slot')
     )
+    op.create_table('link_items',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=128), nullable=False),
+    sa.Column('url', sa.Text(), nullable=False),
+    sa.Column('category', sa.String(length=16), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', storage.types.TZDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_link_items'))
+    )
     op.create_table('members',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('userid', sa.String(length=64), nullable=False),
@@ -161,6 +171,27 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_submissions_at'), ['at'], unique=False)
         batch_op.create_index(batch_op.f('ix_submissions_userid'), ['userid'], unique=False)
 
+    op.create_table('talk_tracks',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('title', sa.String(length=128), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('industry', sa.String(length=64), nullable=True),
+    sa.Column('stage', sa.String(length=32), nullable=True),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', storage.types.TZDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_talk_tracks'))
+    )
+    op.create_table('upgrade_rules',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('target', sa.String(length=32), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('builtin', sa.String(length=16), nullable=True),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', storage.types.TZDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_upgrade_rules')),
+    sa.UniqueConstraint('builtin', name=op.f('uq_upgrade_rules_builtin'))
+    )
     op.create_table('upload_tokens',
     sa.Column('token', sa.String(length=64), nullable=False),
     sa.Column('userid', sa.String(length=64), nullable=False),
@@ -202,6 +233,29 @@ def upgrade() -> None:
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_contacts_customer_id'), ['customer_id'], unique=False)
 
+    op.create_table('customer_events',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('type', sa.String(length=64), nullable=False),
+    sa.Column('category', sa.String(length=16), nullable=True),
+    sa.Column('item_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('external_id', sa.String(length=128), nullable=True),
+    sa.Column('occurred_at', storage.types.TZDateTime(timezone=True), nullable=False),
+    sa.Column('received_at', storage.types.TZDateTime(timezone=True), nullable=False),
+    sa.Column('data', sa.JSON(), nullable=False),
+    sa.Column('user_agent', sa.Text(), nullable=True),
+    sa.Column('ip_hash', sa.String(length=64), nullable=True),
+    sa.Column('processed_at', storage.types.TZDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_customer_events_customer_id_customers')),
+    sa.ForeignKeyConstraint(['item_id'], ['link_items.id'], name=op.f('fk_customer_events_item_id_link_items')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_customer_events')),
+    sa.UniqueConstraint('external_id', name=op.f('uq_customer_events_external_id'))
+    )
+    with op.batch_alter_table('customer_events', schema=None) as batch_op:
+        batch_op.create_index('ix_customer_events_customer_time', ['customer_id', 'occurred_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_customer_events_processed_at'), ['processed_at'], unique=False)
+
     op.create_table('opportunities',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -228,6 +282,32 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_opportunities_owner_userid'), ['owner_userid'], unique=False)
         batch_op.create_index(batch_op.f('ix_opportunities_stage'), ['stage'], unique=False)
 
+    op.create_table('tracked_links',
+    sa.Column('token', sa.String(length=64), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('item_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', storage.types.TZDateTime(timezone=True), nullable=False),
+    sa.Column('revoked', sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_tracked_links_customer_id_customers')),
+    sa.ForeignKeyConstraint(['item_id'], ['link_items.id'], name=op.f('fk_tracked_links_item_id_link_items')),
+    sa.PrimaryKeyConstraint('token', name=op.f('pk_tracked_links'))
+    )
+    with op.batch_alter_table('tracked_links', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_tracked_links_customer_id'), ['customer_id'], unique=False)
+
+    op.create_table('rule_firings',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('opportunity_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('rule_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('to_stage', sa.String(length=32), nullable=False),
+    sa.Column('from_stage', sa.String(length=32), nullable=False),
+    sa.Column('at', storage.types.TZDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['opportunity_id'], ['opportunities.id'], name=op.f('fk_rule_firings_opportunity_id_opportunities')),
+    sa.ForeignKeyConstraint(['rule_id'], ['upgrade_rules.id'], name=op.f('fk_rule_firings_rule_id_upgrade_rules')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_rule_firings')),
+    sa.UniqueConstraint('opportunity_id', 'rule_id', 'to_stage', name='uq_rule_firings_move')
+    )
     op.create_table('stage_changes',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('opportunity_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -334,12 +414,22 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_stage_changes_opportunity_id'))
 
     op.drop_table('stage_changes')
+    op.drop_table('rule_firings')
+    with op.batch_alter_table('tracked_links', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_tracked_links_customer_id'))
+
+    op.drop_table('tracked_links')
     with op.batch_alter_table('opportunities', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_opportunities_stage'))
         batch_op.drop_index(batch_op.f('ix_opportunities_owner_userid'))
         batch_op.drop_index(batch_op.f('ix_opportunities_customer_id'))
 
     op.drop_table('opportunities')
+    with op.batch_alter_table('customer_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_customer_events_processed_at'))
+        batch_op.drop_index('ix_customer_events_customer_time')
+
+    op.drop_table('customer_events')
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_contacts_customer_id'))
 
@@ -350,6 +440,8 @@ def downgrade() -> None:
 
     op.drop_table('customers')
     op.drop_table('upload_tokens')
+    op.drop_table('upgrade_rules')
+    op.drop_table('talk_tracks')
     with op.batch_alter_table('submissions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_submissions_userid'))
         batch_op.drop_index(batch_op.f('ix_submissions_at'))
@@ -366,6 +458,7 @@ def downgrade() -> None:
 
     op.drop_table('outbox')
     op.drop_table('members')
+    op.drop_table('link_items')
     op.drop_table('job_runs')
     with op.batch_alter_table('inbound_messages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_inbound_messages_received_at'))

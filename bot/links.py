@@ -1,0 +1,160 @@
+"""GET /t/<token> (tracked links) and POST /hooks/product-events (signed product events).
+
+Both store the event in one short transaction and answer at once; reminders and stage upgrades run
+afterwards in the background (and the customer_events job catches anything left behind).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.runtime import Runtime
+from domain.crawlers import is_preview_or_bot
+from jobs.customer_events import process_event
+from storage.behaviour import CustomerEvent, LinkItem, TrackedLink
+from storage.sales import Customer
+
+log = logging.getLogger(__name__)
+bp = Blueprint("links", __name__)
+
+NOT_FOUND_PAGE = ("<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'><title>链接不存在</title></head>"
+                  "<body style='font-family:sans-serif;margin:40px'><h2>链接不存在或已失效</h2>"
+                  "<p>请联系发送链接给您的销售顾问获取新的链接。</p></body></html>")
+MAX_EVENT_BYTES = 64 * 1024
+
+
+def _rt() -> Runtime:
+    return current_app.extensions["salesbot"]
+
+
+def _background(rt: Runtime, event_id: int) -> None:
+    def run() -> None:
+        try:
+            process_event(rt, event_id)
+        except Exception:
+            log.exception("event processing failed; the customer_events job will retry", extra={"event": event_id})
+
+    current_app.extensions["salesbot.executor"].submit(run)
+
+
+def _ip_hash(rt: Runtime, ip: str | None) -> str | None:
+    if not ip:
+        return None
+    salt = str(rt.config.get("server.secret_key") or rt.config.get("wecom.secret"))
+    return hashlib.sha256(f"{salt}:{ip}".encode()).hexdigest()
+
+
+@bp.get("/t/<token>")
+def follow(token: str) -> Response:
+    rt = _rt()
+    if len(token) > 64:
+        return Response(NOT_FOUND_PAGE, status=404, mimetype="text/html")
+    ua = request.headers.get("User-Agent", "")
+    with rt.db.transaction() as s:
+        row = s.scalar(select(TrackedLink).where(TrackedLink.token == token))
+        item = s.get(LinkItem, row.item_id) if row is not None else None
+        if row is None or row.revoked or item is None or not item.active:
+            return Response(NOT_FOUND_PAGE, status=404, mimetype="text/html")
+        preview = is_preview_or_bot(ua)
+        ev = CustomerEvent(customer_id=row.customer_id, type="link_preview" if preview else "link_click",
+                           category=item.category, item_id=item.id, source="link", occurred_at=datetime.now(rt.config.tz),
+                           data={"token": token}, user_agent=ua[:512], ip_hash=_ip_hash(rt, request.remote_addr))
+        if preview:
+            ev.processed_at = ev.occurred_at
+        s.add(ev)
+        s.flush()
+        event_id, target = ev.id, item.url
+    if not preview:
+        _background(rt, event_id)
+    # the target is the stored URL only, never anything from the request: no open redirect
+    resp = redirect(target, code=302)
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Referrer-Policy"] = "no-referrer"
+    return resp  # type: ignore[return-value]
+
+
+def _bad(field: str, problem: str, status: int = 400) -> tuple[Response, int]:
+    return jsonify(error=problem, field=field), status
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else None
+
+
+@bp.post("/hooks/product-events")
+def product_event() -> tuple[Response, int]:
+    rt = _rt()
+    secret = str(rt.config.get("hooks.product_events_secret"))
+    if not secret:
+        return _bad("X-Salesbot-Signature", "product events are not configured (hooks.product_events_secret)", 503)
+    raw = request.get_data(cache=False)
+    if len(raw) > MAX_EVENT_BYTES:
+        return _bad("body", "body too large", 413)
+    given = request.headers.get("X-Salesbot-Signature", "").strip()
+    if given.startswith("sha256="):
+        given = given[len("sha256="):]
+    expected = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, given.lower()):
+        return _bad("X-Salesbot-Signature", "bad signature", 401)
+    try:
+        body = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return _bad("body", f"not valid JSON: {exc}")
+    if not isinstance(body, dict):
+        return _bad("body", "must be a JSON object")
+    event_id = body.get("id")
+    if not isinstance(event_id, str | int) or isinstance(event_id, bool) or not str(event_id).strip():
+        return _bad("id", "required: a non-empty string")
+    ref = body.get("customer")
+    if not isinstance(ref, str | int) or isinstance(ref, bool) or not str(ref).strip():
+        return _bad("customer", "required: our customer id or the unified social credit code")
+    etype = body.get("type")
+    if not isinstance(etype, str) or not etype.strip() or len(etype) > 64:
+        return _bad("type", "required: the event type, e.g. login or trial_requested")
+    occurred = _parse_time(body.get("occurred_at"))
+    if occurred is None:
+        return _bad("occurred_at", "required: an ISO 8601 time with a zone, e.g. 2026-11-28T10:00:00+08:00")
+    data = body.get("data", {})
+    if not isinstance(data, dict):
+        return _bad("data", "must be a JSON object")
+    with rt.db.transaction() as s:
+        customer = None
+        if str(ref).isdigit():
+            customer = s.get(Customer, int(ref))
+        if customer is None:
+            customer = s.scalar(select(Customer).where(Customer.credit_code == str(ref).upper()))
+        if customer is None:
+            return _bad("customer", f"unknown customer {str(ref)[:40]!r}", 422)
+        external = f"product:{event_id}"
+        if s.scalar(select(CustomerEvent.id).where(CustomerEvent.external_id == external)) is not None:
+            return jsonify(status="duplicate"), 200
+        ev = CustomerEvent(customer_id=customer.id, type=etype.strip().lower(), source="product",
+                           external_id=external, occurred_at=occurred, data=data)
+        try:
+            with s.begin_nested():
+                s.add(ev)
+                s.flush()
+        except IntegrityError:
+            return jsonify(status="duplicate"), 200
+        new_id = ev.id
+    _background(rt, new_id)
+    return jsonify(status="accepted"), 202
+
+
+def register(app: Flask, rt: Runtime) -> None:
+    app.register_blueprint(bp)
