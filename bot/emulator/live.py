@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -28,10 +28,18 @@ class _Deferred:
         return self.app(environ, start_response)
 
 
+class _QuietHandler(WSGIRequestHandler):
+    """No access-log line per request: the console polls constantly, and API URLs carry tokens."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
 class LiveServer:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._target = _Deferred()
-        self.server: BaseWSGIServer = make_server(host, port, self._target, threaded=True)
+        self.server: BaseWSGIServer = make_server(host, port, self._target, threaded=True,
+                                                  request_handler=_QuietHandler)
         self.host = host
         self.port = int(self.server.server_port)
         self._thread: threading.Thread | None = None

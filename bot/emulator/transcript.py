@@ -293,18 +293,28 @@ def replay(transcript: dict[str, Any], *, database_url: str | None = None, redis
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Replay transcript files; print the differences; exit 1 when any differ."""
-    paths = sys.argv[1:] if argv is None else argv
+    """Replay transcript files and print the differences (exit 1 when any differ).
+
+    ``--update`` rewrites each file's expectations with what the bot does now (after a deliberate
+    change of a reply; review the diff before committing).
+    """
+    args = sys.argv[1:] if argv is None else list(argv)
+    update = "--update" in args
+    paths = [a for a in args if a != "--update"]
     if not paths:
-        print("usage: python -m bot.emulator.transcript FILE.json …", file=sys.stderr)
+        print("usage: python -m bot.emulator.transcript [--update] FILE.json …", file=sys.stderr)
         return 2
     from bot.app import load_handlers
 
     load_handlers()
     failed = 0
     for path in paths:
-        result = replay(load(path))
-        if result.ok:
+        expected = load(path)
+        result = replay(expected)
+        if update:
+            Path(path).write_text(dump(result.actual), encoding="utf-8")
+            print(f"{'updated' if result.differences else 'same   '} {path}")
+        elif result.ok:
             print(f"ok      {path}")
         else:
             failed += 1
