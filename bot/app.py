@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 def load_handlers() -> None:
     """Import every handler module so their commands, dialogs and card actions register."""
-    from handlers import admin, customers, help, links, stages, visits  # noqa: F401
+    from handlers import admin, coach, customers, funnel, help, links, stages, visits  # noqa: F401
 
 
 def create_app(config: Config | None = None, *, runtime: Runtime | None = None) -> Flask:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from bot import dialogs
 from bot import messages as M
 from bot.context import Ctx
+from bot.out import Markdown
 from bot.router import command
 from domain.gates import VISIT_REQUIRED, Item, missing_text, text_satisfies
 from domain.visits import labelled_fields, parse_visit_text
@@ -96,12 +97,24 @@ def _finish(ctx: Ctx, visit: Visit, customer: Customer) -> None:
     n_att = len(list(ctx.session.scalars(select(Attachment.id).where(Attachment.visit_id == visit.id))))
     moved = _serve_opportunities(ctx, visit, customer)
     ctx.audit("log_visit", f"customer:{customer.id}", visit=visit.id, quality=visit.quality)
+    _coach_after_visit(ctx, visit, customer)
     if visit.quality:
         extra = f"附件 {n_att} 个。" if n_att else ""
         ctx.reply(M.VISIT_SAVED_QUALITY.format(customer=customer.name, attachments=extra) + moved)
     else:
         ctx.reply(M.VISIT_SAVED_PARTIAL.format(customer=customer.name, missing="、".join(i.name for i in missing))
                   + moved)
+
+
+def _coach_after_visit(ctx: Ctx, visit: Visit, customer: Customer) -> None:
+    """After a logged communication: three talk tracks for what comes next, as a second message."""
+    from handlers.coach import render, suggestions_for
+
+    last = "；".join(x for x in (visit.pain_point, visit.next_step) if x)
+    tracks = suggestions_for(ctx.session, customer, last_message=last)
+    if tracks:
+        opps = open_opportunities(ctx.session, customer.id)
+        ctx.notify(ctx.userid, Markdown(render(customer, opps[0].stage if opps else None, tracks)))
 
 
 def _serve_opportunities(ctx: Ctx, visit: Visit, customer: Customer) -> str:

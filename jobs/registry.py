@@ -30,6 +30,6 @@ def job(name: str, doc: str) -> Callable[[JobFn], JobFn]:
 
 
 def load_jobs() -> dict[str, Job]:
-    from jobs import cleanup, customer_events, media_fetch, rejection_alert  # noqa: F401
+    from jobs import cleanup, customer_events, funnel_heatmap, media_fetch, rejection_alert  # noqa: F401
 
     return JOBS

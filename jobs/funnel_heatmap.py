@@ -1,0 +1,69 @@
+"""Monday 09:00: each manager gets the funnel heatmap of their team's last week (PRODUCT.md §1.6)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import messages as M
+from bot.out import Image, Text
+from bot.outbox import enqueue
+from domain.funnel import FunnelHeatmap, funnel_heatmap, previous_week
+from domain.funnel_chart import render_heatmap_png
+from domain.org import team_of
+from jobs.registry import job
+from storage.funnel_queries import stage_intervals
+from storage.models import Member
+from storage.settings import get_setting
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+
+def team_heatmap(s: Session, manager: str, start: datetime,
+                 slas: dict[str, int] | None = None) -> tuple[FunnelHeatmap, bytes] | None:
+    """The heatmap and its PNG for the reps in ``manager``'s team, or None without reps."""
+    members = {m.userid: m for m in s.scalars(select(Member).where(Member.active.is_(True)))}
+    team = team_of({u: m.manager_userid for u, m in members.items()}, manager)
+    reps = sorted(u for u in team if "rep" in (members[u].roles or []))
+    if not reps:
+        return None
+    end = start + timedelta(days=7)
+    intervals = stage_intervals(s, reps, start, end)
+    heatmap = funnel_heatmap(intervals, reps, start, rep_names={u: members[u].name for u in reps}, slas=slas)
+    return heatmap, render_heatmap_png(heatmap, title=f"{members[manager].name} 团队漏斗热力图" if manager in members
+                                       else None)
+
+
+def funnel_text(heatmap: FunnelHeatmap) -> str:
+    """The text beside the image: the week and the flagged cells with their suggestions."""
+    week = f"{heatmap.week_start:%m-%d}～{(heatmap.week_end - timedelta(days=1)):%m-%d}"
+    lines = [M.FUNNEL_HEADER.format(week=week)]
+    if heatmap.flagged:
+        lines += [f"{c.rank}. {c.suggestion}" for c in heatmap.flagged]
+    else:
+        lines.append(M.FUNNEL_ALL_OK)
+    return "\n".join(lines)
+
+
+@job("funnel_heatmap", "send each manager the weekly funnel heatmap of their team")
+def funnel_heatmap_job(rt: Runtime) -> str:
+    start, _ = previous_week(datetime.now(rt.config.tz), rt.config.tz)
+    sent = 0
+    with rt.db.transaction() as s:
+        custom = get_setting(s, "stage_sla", {}) or {}
+        managers = [m.userid for m in s.scalars(select(Member).where(Member.active.is_(True)))
+                    if "manager" in (m.roles or [])]
+        for manager in managers:
+            result = team_heatmap(s, manager, start, {k: int(v) for k, v in custom.items()} or None)
+            if result is None:
+                continue
+            heatmap, png = result
+            key = f"funnel:{manager}:{start.date().isoformat()}"
+            if enqueue(s, manager, Image(png, "funnel.png"), dedup_key=key):
+                enqueue(s, manager, Text(funnel_text(heatmap)), dedup_key=key + ":text")
+                sent += 1
+    return f"heatmaps sent to {sent} managers"
