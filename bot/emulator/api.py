@@ -14,7 +14,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from bot.emulator.hub import Emulator
+from bot.emulator.hub import Emulator, content_disposition
 
 bp = Blueprint("emulator_api", __name__, url_prefix="/dev/wecom/cgi-bin")
 
@@ -50,7 +50,7 @@ def call(api: str) -> Response:
         if item is not None:
             filename = item[0]
         return Response(result, mimetype=ctype,
-                        headers={"Content-Disposition": f'attachment; filename="{filename or "media"}"'})
+                        headers={"Content-Disposition": content_disposition("attachment", filename or "media")})
     errcode = int(result.get("errcode", 0) or 0)
     if api == "message/send" and errcode:
         _loud_refusal(emu, body, result)

@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory
 
-from bot.emulator.hub import Emulator, delivered_dict
+from bot.emulator.hub import Emulator, content_disposition, delivered_dict
 
 STATIC = Path(__file__).parent / "static"
 USERID_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,64}$")
@@ -152,7 +152,7 @@ def media(media_id: str) -> Response | tuple[Response, int]:
     filename, payload, ctype = item
     inline = ctype.startswith("image/")
     return Response(payload, mimetype=ctype, headers={
-        "Content-Disposition": f'{"inline" if inline else "attachment"}; filename="{filename or media_id}"'})
+        "Content-Disposition": content_disposition("inline" if inline else "attachment", filename or media_id)})
 
 
 @bp.get("/api/inbox")

@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 from flask import Flask
 from sqlalchemy import select
@@ -51,6 +51,12 @@ def _shown(data: bytes | str | None) -> str:
         return ""
     text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
     return text if len(text) <= SHOWN_BYTES else text[:SHOWN_BYTES] + f"…（共 {len(text)} 字符，已截断）"
+
+
+def content_disposition(kind: str, filename: str) -> str:
+    """A Content-Disposition header value that survives non-ASCII names (RFC 6266 / 5987)."""
+    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_") or "media"
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
 def mask_token(query: dict[str, str]) -> dict[str, str]:
