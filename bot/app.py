@@ -16,7 +16,21 @@ log = logging.getLogger(__name__)
 
 def load_handlers() -> None:
     """Import every handler module so their commands, dialogs and card actions register."""
-    from handlers import admin, coach, customers, funnel, help, links, stages, visits  # noqa: F401
+    from handlers import (  # noqa: F401
+        admin,
+        bank,
+        coach,
+        credit,
+        customers,
+        funnel,
+        help,
+        invoices,
+        links,
+        payments,
+        stages,
+        stress,
+        visits,
+    )
 
 
 def create_app(config: Config | None = None, *, runtime: Runtime | None = None) -> Flask:

@@ -198,6 +198,30 @@ def jobs_run(ctx: click.Context, name: str) -> None:
     click.echo(f"{name}: {summary}")
 
 
+@main.command("import")
+@click.argument("kind", type=click.Choice(["bank", "contracts"]))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def import_file(ctx: click.Context, kind: str, file: str) -> None:
+    """Import a CSV/XLSX file: bank statements or contracts. Re-running the same file changes nothing."""
+    cfg = _config(ctx)
+    from bot.app import load_handlers
+    from bot.runtime import build_runtime
+    from integrations.tabular import TabularError
+    from jobs.imports import import_bank_file, import_contracts_file
+
+    load_handlers()
+    rt = build_runtime(cfg)
+    click.echo(f"importing {kind} from {file} …")
+    try:
+        report = (import_bank_file if kind == "bank" else import_contracts_file)(rt, file)
+    except TabularError as exc:
+        click.echo(f"cannot import: {exc}", err=True)
+        sys.exit(2)
+    for line in report.lines():
+        click.echo(line)
+
+
 @main.group("config")
 def config_group() -> None:
     """Configuration."""

@@ -121,6 +121,18 @@ def attach_upload(rt: Runtime, s, row: UploadToken, filename: str, ctype: str, c
         s.add(att)
         s.flush()
         return message + "已附到拜访记录。"
+    if target.get("kind") == "promise":
+        from storage.payments import Promise
+
+        promise = s.get(Promise, target["promise_id"])
+        if promise is not None:
+            att.customer_id, att.tag = promise.customer_id, "payment_letter"
+            s.add(att)
+            s.flush()
+            promise.letter_attachment_id = att.id
+            return message + M.PROMISE_A.format(id=promise.id)
+        s.add(att)
+        return message
     opp = s.get(Opportunity, target.get("opportunity_id"))
     if opp is None:
         s.add(att)

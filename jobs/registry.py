@@ -30,6 +30,16 @@ def job(name: str, doc: str) -> Callable[[JobFn], JobFn]:
 
 
 def load_jobs() -> dict[str, Job]:
-    from jobs import cleanup, customer_events, funnel_heatmap, media_fetch, rejection_alert  # noqa: F401
+    from jobs import (  # noqa: F401
+        bank,
+        cleanup,
+        collection_reminders,
+        credit_check,
+        customer_events,
+        forecast_snapshot,
+        funnel_heatmap,
+        media_fetch,
+        rejection_alert,
+    )
 
     return JOBS

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 03:54:41.832019
+Create Date: 2026-11-28 04:00:29.287077
 """
 from collections.abc import Sequence
 
@@ -30,6 +30,24 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_audit_log_at'), ['at'], unique=False)
+
+    op.create_table('bank_lines',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('account', sa.String(length=64), nullable=False),
+    sa.Column('transaction_id', sa.String(length=128), nullable=False),
+    sa.Column('booked_on', sa.Date(), nullable=False),
+    sa.Column('amount', storage.types.Money(precision=18, scale=2), nullable=False),
+    sa.Column('payer_name', sa.String(length=200), nullable=False),
+    sa.Column('memo', sa.Text(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('match_step', sa.Integer(), nullable=True),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('imported_at', storage.types.TZDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_bank_lines')),
+    sa.UniqueConstraint('account', 'transaction_id', name='uq_bank_lines_account_txn')
+    )
+    with op.batch_alter_table('bank_lines', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_bank_lines_booked_on'), ['booked_on'], unique=False)
 
     op.create_table('blobs',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -60,6 +78,24 @@ def upgrade() -> None:
     with op.batch_alter_table('cards', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_cards_addressee'), ['addressee'], unique=False)
 
+    op.create_table('forecast_snapshots',
+    sa.Column('month', sa.String(length=7), nullable=False),
+    sa.Column('amount', storage.types.Money(precision=18, scale=2), nullable=False),
+    sa.Column('receivable_ids', sa.JSON(), nullable=False),
+    sa.Column('customer_ids', sa.JSON(), nullable=False),
+    sa.Column('taken_at', storage.types.TZDateTime(timezone=True), nullable=False),
+    sa.Column('accuracy_reported', sa.Boolean(), nullable=False),
+    sa.PrimaryKeyConstraint('month', name=op.f('pk_forecast_snapshots'))
+    )
+    op.create_table('import_runs',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('source', sa.Text(), nullable=False),
+    sa.Column('summary', sa.JSON(), nullable=False),
+    sa.Column('cursor', sa.Text(), nullable=True),
+    sa.Column('at', storage.types.TZDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_import_runs'))
+    )
     op.create_table('inbound_messages',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('callback_key', sa.String(length=255), nullable=False),
@@ -233,6 +269,22 @@ def upgrade() -> None:
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_contacts_customer_id'), ['customer_id'], unique=False)
 
+    op.create_table('credit_ratings',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('rating', sa.String(length=8), nullable=False),
+    sa.Column('agency', sa.String(length=64), nullable=False),
+    sa.Column('scale', sa.String(length=32), nullable=False),
+    sa.Column('rated_on', sa.Date(), nullable=False),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('entered_by', sa.String(length=64), nullable=True),
+    sa.Column('created_at', storage.types.TZDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_credit_ratings_customer_id_customers')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_credit_ratings'))
+    )
+    with op.batch_alter_table('credit_ratings', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_credit_ratings_customer_id'), ['customer_id'], unique=False)
+
     op.create_table('customer_events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -295,6 +347,29 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('tracked_links', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_tracked_links_customer_id'), ['customer_id'], unique=False)
+
+    op.create_table('contracts',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('number', sa.String(length=64), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('owner_userid', sa.String(length=64), nullable=False),
+    sa.Column('amount', storage.types.Money(precision=18, scale=2), nullable=False),
+    sa.Column('payment_term_days', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('product_line', sa.String(length=64), nullable=True),
+    sa.Column('opportunity_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('signed_on', sa.Date(), nullable=True),
+    sa.Column('source', sa.String(length=16), nullable=False),
+    sa.Column('created_at', storage.types.TZDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_contracts_customer_id_customers')),
+    sa.ForeignKeyConstraint(['opportunity_id'], ['opportunities.id'], name=op.f('fk_contracts_opportunity_id_opportunities')),
+    sa.ForeignKeyConstraint(['owner_userid'], ['members.userid'], name=op.f('fk_contracts_owner_userid_members')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contracts')),
+    sa.UniqueConstraint('number', name=op.f('uq_contracts_number'))
+    )
+    with op.batch_alter_table('contracts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_contracts_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_contracts_owner_userid'), ['owner_userid'], unique=False)
 
     op.create_table('rule_firings',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -373,6 +448,41 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_attachments_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_attachments_visit_id'), ['visit_id'], unique=False)
 
+    op.create_table('receivables',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('contract_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('seq', sa.Integer(), nullable=False),
+    sa.Column('amount', storage.types.Money(precision=18, scale=2), nullable=False),
+    sa.Column('outstanding', storage.types.Money(precision=18, scale=2), nullable=False),
+    sa.Column('due_on', sa.Date(), nullable=False),
+    sa.Column('invoice_requested_at', storage.types.TZDateTime(timezone=True), nullable=True),
+    sa.Column('invoiced_on', sa.Date(), nullable=True),
+    sa.Column('invoice_no', sa.String(length=64), nullable=True),
+    sa.Column('collectible_on', sa.Date(), nullable=True),
+    sa.Column('paid_on', sa.Date(), nullable=True),
+    sa.ForeignKeyConstraint(['contract_id'], ['contracts.id'], name=op.f('fk_receivables_contract_id_contracts')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_receivables')),
+    sa.UniqueConstraint('contract_id', 'seq', name='uq_receivables_contract_seq')
+    )
+    with op.batch_alter_table('receivables', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_receivables_contract_id'), ['contract_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_receivables_due_on'), ['due_on'], unique=False)
+
+    op.create_table('allocations',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('bank_line_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('receivable_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('amount', storage.types.Money(precision=18, scale=2), nullable=False),
+    sa.Column('at', storage.types.TZDateTime(timezone=True), nullable=False),
+    sa.Column('reversed_at', storage.types.TZDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['bank_line_id'], ['bank_lines.id'], name=op.f('fk_allocations_bank_line_id_bank_lines')),
+    sa.ForeignKeyConstraint(['receivable_id'], ['receivables.id'], name=op.f('fk_allocations_receivable_id_receivables')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_allocations'))
+    )
+    with op.batch_alter_table('allocations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_allocations_bank_line_id'), ['bank_line_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_allocations_receivable_id'), ['receivable_id'], unique=False)
+
     op.create_table('evidence',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('opportunity_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -390,15 +500,81 @@ def upgrade() -> None:
     with op.batch_alter_table('evidence', schema=None) as batch_op:
         batch_op.create_index('ix_evidence_opp_item', ['opportunity_id', 'item'], unique=False)
 
+    op.create_table('promises',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('contract_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('receivable_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('rep_userid', sa.String(length=64), nullable=False),
+    sa.Column('amount', storage.types.Money(precision=18, scale=2), nullable=False),
+    sa.Column('promised_on', sa.Date(), nullable=False),
+    sa.Column('letter_attachment_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('approval', sa.String(length=16), nullable=False),
+    sa.Column('kept', sa.String(length=16), nullable=True),
+    sa.Column('kept_on', sa.Date(), nullable=True),
+    sa.Column('created_at', storage.types.TZDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['contract_id'], ['contracts.id'], name=op.f('fk_promises_contract_id_contracts')),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_promises_customer_id_customers')),
+    sa.ForeignKeyConstraint(['letter_attachment_id'], ['attachments.id'], name=op.f('fk_promises_letter_attachment_id_attachments')),
+    sa.ForeignKeyConstraint(['receivable_id'], ['receivables.id'], name=op.f('fk_promises_receivable_id_receivables')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_promises'))
+    )
+    with op.batch_alter_table('promises', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_promises_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_promises_promised_on'), ['promised_on'], unique=False)
+        batch_op.create_index(batch_op.f('ix_promises_rep_userid'), ['rep_userid'], unique=False)
+
+    op.create_table('payment_events',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('allocation_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('rep_userid', sa.String(length=64), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('contract_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('amount', storage.types.Money(precision=18, scale=2), nullable=False),
+    sa.Column('received_on', sa.Date(), nullable=False),
+    sa.Column('created_at', storage.types.TZDateTime(timezone=True), nullable=False),
+    sa.Column('consumed_at', storage.types.TZDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['allocation_id'], ['allocations.id'], name=op.f('fk_payment_events_allocation_id_allocations')),
+    sa.ForeignKeyConstraint(['contract_id'], ['contracts.id'], name=op.f('fk_payment_events_contract_id_contracts')),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_payment_events_customer_id_customers')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_payment_events')),
+    sa.UniqueConstraint('allocation_id', 'kind', name='uq_payment_events_allocation_kind')
+    )
+    with op.batch_alter_table('payment_events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_payment_events_consumed_at'), ['consumed_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_payment_events_rep_userid'), ['rep_userid'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('payment_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_payment_events_rep_userid'))
+        batch_op.drop_index(batch_op.f('ix_payment_events_consumed_at'))
+
+    op.drop_table('payment_events')
+    with op.batch_alter_table('promises', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_promises_rep_userid'))
+        batch_op.drop_index(batch_op.f('ix_promises_promised_on'))
+        batch_op.drop_index(batch_op.f('ix_promises_customer_id'))
+
+    op.drop_table('promises')
     with op.batch_alter_table('evidence', schema=None) as batch_op:
         batch_op.drop_index('ix_evidence_opp_item')
 
     op.drop_table('evidence')
+    with op.batch_alter_table('allocations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_allocations_receivable_id'))
+        batch_op.drop_index(batch_op.f('ix_allocations_bank_line_id'))
+
+    op.drop_table('allocations')
+    with op.batch_alter_table('receivables', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_receivables_due_on'))
+        batch_op.drop_index(batch_op.f('ix_receivables_contract_id'))
+
+    op.drop_table('receivables')
     with op.batch_alter_table('attachments', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_attachments_visit_id'))
         batch_op.drop_index(batch_op.f('ix_attachments_customer_id'))
@@ -415,6 +591,11 @@ def downgrade() -> None:
 
     op.drop_table('stage_changes')
     op.drop_table('rule_firings')
+    with op.batch_alter_table('contracts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_contracts_owner_userid'))
+        batch_op.drop_index(batch_op.f('ix_contracts_customer_id'))
+
+    op.drop_table('contracts')
     with op.batch_alter_table('tracked_links', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_tracked_links_customer_id'))
 
@@ -430,6 +611,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_customer_events_customer_time')
 
     op.drop_table('customer_events')
+    with op.batch_alter_table('credit_ratings', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_credit_ratings_customer_id'))
+
+    op.drop_table('credit_ratings')
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_contacts_customer_id'))
 
@@ -466,6 +651,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_inbound_messages_customer_id'))
 
     op.drop_table('inbound_messages')
+    op.drop_table('import_runs')
+    op.drop_table('forecast_snapshots')
     with op.batch_alter_table('cards', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_cards_addressee'))
 
@@ -474,6 +661,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_blobs_sha256'))
 
     op.drop_table('blobs')
+    with op.batch_alter_table('bank_lines', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_bank_lines_booked_on'))
+
+    op.drop_table('bank_lines')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_log_at'))
 

@@ -1,0 +1,161 @@
+"""Payment-collection tables: contracts, instalment receivables, promises, bank lines and their
+allocations, payment-received events, credit ratings and forecast snapshots."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.models import Base, BigId
+from storage.types import Money, utcnow
+
+
+class Contract(Base):
+    __tablename__ = "contracts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    number: Mapped[str] = mapped_column(String(64), unique=True)
+    customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id"), index=True)
+    owner_userid: Mapped[str] = mapped_column(String(64), ForeignKey("members.userid"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Money())
+    payment_term_days: Mapped[int] = mapped_column(Integer, default=30)
+    kind: Mapped[str] = mapped_column(String(16), default="new")  # new / renewal / upsell
+    product_line: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    opportunity_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("opportunities.id"), nullable=True)
+    signed_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    source: Mapped[str] = mapped_column(String(16), default="chat")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Receivable(Base):
+    """One instalment of a contract (第N期) and what is still to be collected on it."""
+
+    __tablename__ = "receivables"
+    __table_args__ = (UniqueConstraint("contract_id", "seq", name="uq_receivables_contract_seq"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    contract_id: Mapped[int] = mapped_column(BigId, ForeignKey("contracts.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[Decimal] = mapped_column(Money())
+    outstanding: Mapped[Decimal] = mapped_column(Money())
+    due_on: Mapped[date] = mapped_column(Date, index=True)
+    invoice_requested_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    invoiced_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    invoice_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    collectible_on: Mapped[date | None] = mapped_column(Date, nullable=True)  # invoice date + payment term
+    paid_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+class Promise(Base):
+    """A payment promise 回款承诺 and what supports it (letter → A; approved instalment → B; else C)."""
+
+    __tablename__ = "promises"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id"), index=True)
+    contract_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("contracts.id"), nullable=True)
+    receivable_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("receivables.id"), nullable=True)
+    rep_userid: Mapped[str] = mapped_column(String(64), index=True)
+    amount: Mapped[Decimal] = mapped_column(Money())
+    promised_on: Mapped[date] = mapped_column(Date, index=True)
+    letter_attachment_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("attachments.id"), nullable=True)
+    approval: Mapped[str] = mapped_column(String(16), default="none")  # none / pending / approved / rejected
+    kept: Mapped[str | None] = mapped_column(String(16), nullable=True)  # on_time / late
+    kept_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BankLine(Base):
+    """A credit on the company's bank account; unique on account + bank transaction id."""
+
+    __tablename__ = "bank_lines"
+    __table_args__ = (UniqueConstraint("account", "transaction_id", name="uq_bank_lines_account_txn"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account: Mapped[str] = mapped_column(String(64))
+    transaction_id: Mapped[str] = mapped_column(String(128))
+    booked_on: Mapped[date] = mapped_column(Date, index=True)
+    amount: Mapped[Decimal] = mapped_column(Money())
+    payer_name: Mapped[str] = mapped_column(String(200), default="")
+    memo: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="new")  # new / matched / unmatched / ignored
+    match_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    source: Mapped[str] = mapped_column(String(16), default="import")
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Allocation(Base):
+    """Part of a bank line applied to a receivable."""
+
+    __tablename__ = "allocations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    bank_line_id: Mapped[int] = mapped_column(BigId, ForeignKey("bank_lines.id"), index=True)
+    receivable_id: Mapped[int] = mapped_column(BigId, ForeignKey("receivables.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Money())
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    reversed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+
+class PaymentEvent(Base):
+    """The "payment received" (or "payment reversed") domain event the incentive engine consumes."""
+
+    __tablename__ = "payment_events"
+    __table_args__ = (UniqueConstraint("allocation_id", "kind", name="uq_payment_events_allocation_kind"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # received / reversed
+    allocation_id: Mapped[int] = mapped_column(BigId, ForeignKey("allocations.id"))
+    rep_userid: Mapped[str] = mapped_column(String(64), index=True)
+    customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id"))
+    contract_id: Mapped[int] = mapped_column(BigId, ForeignKey("contracts.id"))
+    amount: Mapped[Decimal] = mapped_column(Money())
+    received_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    consumed_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+
+
+class CreditRating(Base):
+    """A rating of a customer (S&P-style ladder), with the agency and scale it was given on."""
+
+    __tablename__ = "credit_ratings"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(BigId, ForeignKey("customers.id"), index=True)
+    rating: Mapped[str] = mapped_column(String(8))
+    agency: Mapped[str] = mapped_column(String(64), default="")
+    scale: Mapped[str] = mapped_column(String(32), default="S&P")
+    rated_on: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(16))  # provider / manual
+    entered_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ForecastSnapshotRow(Base):
+    """The finance forecast F of a month, as it stood on the month's first day."""
+
+    __tablename__ = "forecast_snapshots"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # 2026-12
+    amount: Mapped[Decimal] = mapped_column(Money())
+    receivable_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    customer_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    taken_at: Mapped[datetime] = mapped_column(default=utcnow)
+    accuracy_reported: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ImportRun(Base):
+    """One import of a file or an API page, with what it did (for reports and idempotency checks)."""
+
+    __tablename__ = "import_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(Text)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    cursor: Mapped[str | None] = mapped_column(Text, nullable=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
