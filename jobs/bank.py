@@ -175,12 +175,11 @@ def bank_poll(rt: Runtime) -> str:
             cursor = get_setting(s, "bank_cursor", None)
         try:
             for lines, next_cursor in fetch_pages(settings, cursor):
-                ingest(rt, lines, "api")
-                fetched += len(lines)
+                fetched += ingest(rt, lines, "api")[0]
                 with rt.db.transaction() as s:
                     set_setting(s, "bank_cursor", next_cursor, "bank_poll")
         except BankError as exc:
             log.warning("bank connector failed; will catch up next run", extra={"error": str(exc)})
             raise RuntimeError(f"bank connector failed: {exc}") from None
     counts = match_pending(rt)
-    return f"{fetched} lines fetched, {counts['matched']} matched, {counts['unmatched']} to finance"
+    return f"{fetched} new lines, {counts['matched']} matched, {counts['unmatched']} to finance"
