@@ -209,3 +209,49 @@ def test_the_bots_client_reaches_the_fake_api_through_api_base_url(make_runtime:
         assert (emu.state.inbox("wanglei")[0].card_state or {})["replace_name"] == "已确认"
     finally:
         server.stop()
+
+
+# ---- the console's own endpoints ------------------------------------------------------------------------
+
+def test_console_endpoints_refuse_bad_input(client: Any) -> None:
+    assert client.post("/dev/api/send", json={"as": "bad id!", "content": "hi"}).status_code == 400
+    assert client.post("/dev/api/send", json={"as": "zhangsan", "content": "  "}).status_code == 400
+    assert client.post("/dev/api/send", json={"as": "zhangsan", "type": "link", "url": "javascript:x"}).status_code == 400
+    assert client.post("/dev/api/send", json={"as": "zhangsan", "type": "sticker"}).status_code == 400
+    assert client.post("/dev/api/click", json={"as": "zhangsan", "seq": 999, "key": "x"}).status_code == 404
+    assert client.post("/dev/api/click", json={"as": "zhangsan", "seq": 1, "selected": ["x"]}).status_code == 400
+    assert client.get("/dev/api/media/nope").status_code == 404
+    assert client.post("/dev/api/members", json={"userid": ""}).status_code == 400
+
+
+def test_events_long_poll_and_epoch(client: Any, emu_app: Any) -> None:
+    import time
+
+    emu: Emulator = emu_app.extensions["salesbot.emulator"]
+    state = client.get("/dev/api/state").get_json()
+    assert state["epoch"] == emu.epoch and {m["userid"] for m in state["members"]} >= {"zhangsan", "lisi"}
+    started = time.monotonic()
+    quiet = client.get(f"/dev/api/events?since={state['last']}&wait=0.3&epoch={emu.epoch}").get_json()
+    assert quiet["events"] == [] and time.monotonic() - started >= 0.25
+    started = time.monotonic()
+    stale = client.get(f"/dev/api/events?since={state['last']}&wait=5&epoch=older-run").get_json()
+    assert stale["epoch"] == emu.epoch and time.monotonic() - started < 2  # the page reloads at once
+    client.post("/dev/api/send", json={"as": "zhangsan", "type": "text", "content": "你好"})
+    news = client.get(f"/dev/api/events?since={state['last']}").get_json()["events"]
+    assert [e["type"] for e in news if e["type"] in ("sent", "reply")] == ["sent", "reply"]
+    wire_in = next(e for e in news if e["type"] == "wire")
+    assert "<Content><![CDATA[你好]]></Content>" in wire_in["request_plain"]
+    assert "<Encrypt>" in wire_in["request_body"] and "<Encrypt>" in wire_in["response_body"]
+    assert "<MsgType><![CDATA[text]]></MsgType>" in wire_in["response_plain"]
+
+
+def test_a_retried_callback_is_shown_once_and_recorded_once(emu_app: Any) -> None:
+    from bot.emulator import wire
+
+    emu: Emulator = emu_app.extensions["salesbot.emulator"]
+    xml = wire.text_xml(CORP_ID, AGENT_ID, "zhangsan", "你好", msg_id="4561255354251345929")
+    assert emu.post_callback(xml)[0] == 200
+    assert emu.post_callback(xml) == (200, None)  # WeCom's retry: empty 200, nothing done twice
+    sent = [e for e in emu.events() if e["type"] == "sent"]
+    assert [e["duplicate"] for e in sent] == [False, True]
+    assert len(emu.recorder.steps) == 1

@@ -20,6 +20,7 @@ from bot.emulator.hub import Emulator, content_disposition, delivered_dict
 STATIC = Path(__file__).parent / "static"
 USERID_RE = re.compile(r"^[A-Za-z0-9_.@\-]{1,64}$")
 MAX_WAIT_S = 25.0
+WIRE_ON_LOAD = 300
 MEDIA_KINDS = {"image", "voice", "video"}
 
 bp = Blueprint("emulator_console", __name__, url_prefix="/dev", static_folder=str(STATIC),
@@ -50,8 +51,13 @@ def page() -> Response:
 def state() -> Response:
     emu = emulator()
     last = emu.last_event_id
+    events = emu.events(0)
+    wires = [e["id"] for e in events if e["type"] == "wire"]
+    if len(wires) > WIRE_ON_LOAD:  # the bulky part of the history; the chats are kept whole
+        cut = wires[-WIRE_ON_LOAD]
+        events = [e for e in events if e["type"] != "wire" or e["id"] >= cut]
     return jsonify(epoch=emu.epoch, corp_id=emu.corp_id, agent_id=emu.agent_id, members=emu.members(),
-                   events=emu.events(0), last=last, steps=len(emu.recorder.steps))
+                   events=events, last=last, steps=len(emu.recorder.steps))
 
 
 @bp.get("/api/events")

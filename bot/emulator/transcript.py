@@ -251,6 +251,12 @@ def run_step(emu: Emulator, step: dict[str, Any]) -> None:
         emu.send_message(userid, "location", {"Location_X": str(send.get("x", "")),
                                               "Location_Y": str(send.get("y", "")), "Scale": "15",
                                               "Label": send.get("label", ""), "AppType": "wxwork"})
+    elif kind == "event":
+        from bot.emulator import wire
+
+        emu.ensure_member(userid)
+        emu.post_callback(wire.event_xml(emu.corp_id, emu.agent_id, userid, send.get("event", "enter_agent"),
+                                         send.get("key") or ""))
     else:
         raise ValueError(f"unknown step type {kind!r}")
 
