@@ -179,7 +179,8 @@ class Demo:
         cfg = load_config(self.config_path, env={})
         if self.configure_logging:
             setup_logging(cfg.get("log.level"), cfg.get("log.json"))
-            logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per console poll
+            for noisy in ("werkzeug", "apscheduler", "alembic"):  # keep the URL line in view
+                logging.getLogger(noisy).setLevel(logging.WARNING)
         self.echo(f"database: {self.db_path} (migrating…)")
         upgrade(db_url)
         rt = build_runtime(cfg, embedded_redis_name=self.redis_name)
