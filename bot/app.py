@@ -24,6 +24,7 @@ def load_handlers() -> None:
         customers,
         funnel,
         help,
+        incentives,
         invoices,
         links,
         payments,

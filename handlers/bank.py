@@ -27,5 +27,8 @@ def bank_card_clicked(ctx: Ctx, click: Click) -> None:
         return
     apply(ctx.session, line, [(rid, line.amount)])
     line.match_step = 4
+    from jobs.incentives import consume_payment_events
+
+    consume_payment_events(ctx.rt, ctx.session)
     ctx.audit("confirm_bank_line", f"bank_line:{line.id}", receivable=rid)
     decide(ctx, click.card, f"confirmed:{rid}", "已确认")

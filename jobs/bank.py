@@ -76,6 +76,8 @@ def _ledger(s: Session, line: BankLine, pattern: str) -> BM.Ledger:
 
 
 def match_pending(rt: Runtime) -> dict[str, int]:
+    from jobs.incentives import consume_payment_events
+
     """Match every stored line not yet decided; one transaction per line."""
     config = BM.MatchConfig(contract_pattern=str(rt.config.get("payments.contract_pattern")))
     counts = {"matched": 0, "unmatched": 0}
@@ -92,6 +94,7 @@ def match_pending(rt: Runtime) -> dict[str, int]:
             line.match_step = int(result.step)
             if result.matched:
                 apply(s, line, [(a.receivable_id, a.amount) for a in result.allocations])
+                consume_payment_events(rt, s)  # the bonus is credited and announced at once
                 counts["matched"] += 1
             else:
                 line.status = "unmatched"

@@ -74,6 +74,13 @@ def process_event(rt: Runtime, event_id: int) -> None:
             return
         _remind(rt, s, customer, ev)
         evaluate_customer(rt, s, customer)
+        if ev.source == "product":
+            from jobs.incentives import refresh_health
+
+            licensed = (ev.data or {}).get("licensed_features")
+            if isinstance(licensed, int) and not isinstance(licensed, bool) and licensed > 0:
+                customer.licensed_features = licensed
+            refresh_health(rt, s, customer, utcnow().astimezone(rt.config.tz).date())
 
 
 def _remind(rt: Runtime, s: Session, customer: Customer, ev: CustomerEvent) -> None:

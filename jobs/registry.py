@@ -38,6 +38,7 @@ def load_jobs() -> dict[str, Job]:
         customer_events,
         forecast_snapshot,
         funnel_heatmap,
+        incentives,
         media_fetch,
         rejection_alert,
     )

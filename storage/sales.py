@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models import Base, BigId
@@ -26,6 +26,10 @@ class Customer(Base):
     phone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     owner_userid: Mapped[str] = mapped_column(String(64), ForeignKey("members.userid"), index=True)
     last_contact_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    licensed_features: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    health_score: Mapped[Decimal | None] = mapped_column(Numeric(5, 2), nullable=True)
+    health_band: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    health_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_by: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlparse
+from zoneinfo import ZoneInfo
 
 import responses
 from flask import Flask
@@ -157,3 +159,26 @@ class Chat:
         if m.msgtype == "template_card":
             return f"[卡片] {m.body.get('main_title', {}).get('title', '')}"
         return f"[{m.msgtype}]"
+
+
+class Clock:
+    """Freezes 'today' for the bot (Runtime.now) and the jobs (datetime.now in their modules)."""
+
+    def __init__(self, monkeypatch: Any, rt: Any) -> None:
+        self.mp, self.rt = monkeypatch, rt
+
+    def set(self, day: str) -> None:
+        when = datetime.fromisoformat(day + "T09:00:00").replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+
+        class Frozen(datetime):
+            @classmethod
+            def now(cls, tz=None):  # noqa: ANN001
+                return when if tz is None else when.astimezone(tz)
+
+        self.mp.setattr(self.rt, "now", lambda: when)
+        import jobs.collection_reminders
+        import jobs.forecast_snapshot
+        import jobs.incentives
+
+        for module in (jobs.collection_reminders, jobs.forecast_snapshot, jobs.incentives):
+            self.mp.setattr(module, "datetime", Frozen)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import uuid
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,7 @@ from jobs.registry import load_jobs
 from jobs.scheduler import run_job
 from storage.payments import BankLine, ForecastSnapshotRow, PaymentEvent, Promise, Receivable
 from storage.sales import Opportunity
-from tests.harness import Chat
+from tests.harness import Chat, Clock
 
 CODE = "91330100716105852F"
 OTHER_CODE = "91110000802100433B"
@@ -27,28 +27,6 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(200)
 BANK_API = "https://bank.test/v1/credits"
 CREDIT_API = "https://credit.test/v1/rating"
 SH = ZoneInfo("Asia/Shanghai")
-
-
-class Clock:
-    """Freezes 'today' for the bot (Runtime.now) and the jobs (datetime.now in their modules)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch, rt) -> None:
-        self.mp, self.rt = monkeypatch, rt
-
-    def set(self, day: str) -> None:
-        when = datetime.fromisoformat(day + "T09:00:00").replace(tzinfo=SH)
-
-        class Frozen(datetime):
-            @classmethod
-            def now(cls, tz=None):  # noqa: ANN001
-                return when if tz is None else when.astimezone(tz)
-
-        self.mp.setattr(self.rt, "now", lambda: when)
-        import jobs.collection_reminders
-        import jobs.forecast_snapshot
-
-        for module in (jobs.collection_reminders, jobs.forecast_snapshot):
-            self.mp.setattr(module, "datetime", Frozen)
 
 
 @pytest.fixture

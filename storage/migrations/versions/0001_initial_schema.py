@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-28 04:00:29.287077
+Create Date: 2026-11-28 04:06:19.788588
 """
 from collections.abc import Sequence
 
@@ -58,6 +58,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('blobs', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_blobs_sha256'), ['sha256'], unique=False)
+
+    op.create_table('bonus_ledger',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('payment_id', sa.String(length=64), nullable=False),
+    sa.Column('userid', sa.String(length=64), nullable=False),
+    sa.Column('amount', storage.types.Money(precision=18, scale=2), nullable=False),
+    sa.Column('kind', sa.String(length=16), nullable=False),
+    sa.Column('booked_on', sa.Date(), nullable=False),
+    sa.Column('at', storage.types.TZDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_bonus_ledger')),
+    sa.UniqueConstraint('payment_id', 'kind', name='uq_bonus_ledger_payment_kind')
+    )
+    with op.batch_alter_table('bonus_ledger', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_bonus_ledger_booked_on'), ['booked_on'], unique=False)
+        batch_op.create_index(batch_op.f('ix_bonus_ledger_userid'), ['userid'], unique=False)
 
     op.create_table('cards',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -154,6 +169,26 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_members')),
     sa.UniqueConstraint('userid', name=op.f('uq_members_userid'))
     )
+    op.create_table('monthly_scores',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('userid', sa.String(length=64), nullable=False),
+    sa.Column('month', sa.String(length=7), nullable=False),
+    sa.Column('process', sa.Numeric(precision=7, scale=2), nullable=False),
+    sa.Column('result', sa.Numeric(precision=7, scale=2), nullable=True),
+    sa.Column('total', sa.Numeric(precision=7, scale=2), nullable=True),
+    sa.Column('attained', storage.types.Money(precision=18, scale=2), nullable=False),
+    sa.Column('computed_at', storage.types.TZDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_monthly_scores')),
+    sa.UniqueConstraint('userid', 'month', name='uq_monthly_scores_userid_month')
+    )
+    op.create_table('newhire_alerts',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('userid', sa.String(length=64), nullable=False),
+    sa.Column('streak_first', sa.Date(), nullable=False),
+    sa.Column('at', storage.types.TZDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_newhire_alerts')),
+    sa.UniqueConstraint('userid', 'streak_first', name='uq_newhire_alerts_userid_streak')
+    )
     op.create_table('outbox',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('recipient', sa.String(length=64), nullable=False),
@@ -178,6 +213,20 @@ def upgrade() -> None:
         batch_op.create_index('ix_outbox_due', ['status', 'next_attempt_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_recipient'), ['recipient'], unique=False)
 
+    op.create_table('points_ledger',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('userid', sa.String(length=64), nullable=False),
+    sa.Column('delta', sa.Integer(), nullable=False),
+    sa.Column('reason', sa.String(length=32), nullable=False),
+    sa.Column('ref', sa.String(length=128), nullable=False),
+    sa.Column('note', sa.Text(), nullable=False),
+    sa.Column('at', storage.types.TZDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_points_ledger')),
+    sa.UniqueConstraint('reason', 'ref', name='uq_points_ledger_reason_ref')
+    )
+    with op.batch_alter_table('points_ledger', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_points_ledger_userid'), ['userid'], unique=False)
+
     op.create_table('processed_callbacks',
     sa.Column('key', sa.String(length=255), nullable=False),
     sa.Column('processed_at', storage.types.TZDateTime(timezone=True), nullable=False),
@@ -186,6 +235,15 @@ def upgrade() -> None:
     with op.batch_alter_table('processed_callbacks', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_processed_callbacks_processed_at'), ['processed_at'], unique=False)
 
+    op.create_table('redemption_items',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('points', sa.Integer(), nullable=False),
+    sa.Column('created_by', sa.String(length=64), nullable=False),
+    sa.Column('created_at', storage.types.TZDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_redemption_items')),
+    sa.UniqueConstraint('name', name=op.f('uq_redemption_items_name'))
+    )
     op.create_table('settings',
     sa.Column('key', sa.String(length=128), nullable=False),
     sa.Column('value', sa.JSON(), nullable=False),
@@ -246,6 +304,10 @@ def upgrade() -> None:
     sa.Column('phone', sa.String(length=64), nullable=True),
     sa.Column('owner_userid', sa.String(length=64), nullable=False),
     sa.Column('last_contact_at', storage.types.TZDateTime(timezone=True), nullable=True),
+    sa.Column('licensed_features', sa.Integer(), nullable=True),
+    sa.Column('health_score', sa.Numeric(precision=5, scale=2), nullable=True),
+    sa.Column('health_band', sa.String(length=8), nullable=True),
+    sa.Column('health_at', storage.types.TZDateTime(timezone=True), nullable=True),
     sa.Column('created_by', sa.String(length=64), nullable=False),
     sa.Column('created_at', storage.types.TZDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['owner_userid'], ['members.userid'], name=op.f('fk_customers_owner_userid_members')),
@@ -255,6 +317,33 @@ def upgrade() -> None:
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_customers_name_key'), ['name_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_owner_userid'), ['owner_userid'], unique=False)
+
+    op.create_table('targets',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('userid', sa.String(length=64), nullable=False),
+    sa.Column('month', sa.String(length=7), nullable=False),
+    sa.Column('new', storage.types.Money(precision=18, scale=2), nullable=False),
+    sa.Column('renewal', storage.types.Money(precision=18, scale=2), nullable=False),
+    sa.Column('upsell', storage.types.Money(precision=18, scale=2), nullable=False),
+    sa.Column('set_by', sa.String(length=64), nullable=False),
+    sa.Column('updated_at', storage.types.TZDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['userid'], ['members.userid'], name=op.f('fk_targets_userid_members')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_targets')),
+    sa.UniqueConstraint('userid', 'month', name='uq_targets_userid_month')
+    )
+    op.create_table('collaboration_requests',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('rep_userid', sa.String(length=64), nullable=False),
+    sa.Column('need', sa.Text(), nullable=False),
+    sa.Column('status', sa.String(length=16), nullable=False),
+    sa.Column('decided_by', sa.String(length=64), nullable=True),
+    sa.Column('created_at', storage.types.TZDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_collaboration_requests_customer_id_customers')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_collaboration_requests'))
+    )
+    with op.batch_alter_table('collaboration_requests', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_collaboration_requests_rep_userid'), ['rep_userid'], unique=False)
 
     op.create_table('contacts',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -619,6 +708,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_contacts_customer_id'))
 
     op.drop_table('contacts')
+    with op.batch_alter_table('collaboration_requests', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_collaboration_requests_rep_userid'))
+
+    op.drop_table('collaboration_requests')
+    op.drop_table('targets')
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_customers_owner_userid'))
         batch_op.drop_index(batch_op.f('ix_customers_name_key'))
@@ -633,15 +727,22 @@ def downgrade() -> None:
 
     op.drop_table('submissions')
     op.drop_table('settings')
+    op.drop_table('redemption_items')
     with op.batch_alter_table('processed_callbacks', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_processed_callbacks_processed_at'))
 
     op.drop_table('processed_callbacks')
+    with op.batch_alter_table('points_ledger', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_points_ledger_userid'))
+
+    op.drop_table('points_ledger')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbox_recipient'))
         batch_op.drop_index('ix_outbox_due')
 
     op.drop_table('outbox')
+    op.drop_table('newhire_alerts')
+    op.drop_table('monthly_scores')
     op.drop_table('members')
     op.drop_table('link_items')
     op.drop_table('job_runs')
@@ -657,6 +758,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_cards_addressee'))
 
     op.drop_table('cards')
+    with op.batch_alter_table('bonus_ledger', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_bonus_ledger_userid'))
+        batch_op.drop_index(batch_op.f('ix_bonus_ledger_booked_on'))
+
+    op.drop_table('bonus_ledger')
     with op.batch_alter_table('blobs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_blobs_sha256'))
 

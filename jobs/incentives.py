@@ -1,0 +1,287 @@
+"""The incentive engine over the database: customer health, dual-track scores, bonuses on received
+payments (and clawbacks), monthly close, new-hire protection alerts (PRODUCT.md §3)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot import messages as M
+from bot.out import Text
+from bot.outbox import enqueue
+from domain import bonus as B
+from domain.board import Standing
+from domain.health import HealthSignals, health_score, per_week
+from domain.incentives import (
+    DealType,
+    MonthActivity,
+    SignedDeal,
+    Targets,
+    attainment,
+    month_end,
+    score_month,
+    scoring_period,
+)
+from domain.newhire import MonthOutcome, alert_due, protected_target, regional_average_targets, tenure_month
+from domain.points import PointsEntry, PointsReason
+from jobs.registry import job
+from storage.behaviour import CustomerEvent
+from storage.incentives import BonusLedgerRow, MonthlyScore, NewHireAlert, PointsLedgerRow, Target
+from storage.models import Member
+from storage.payments import Contract, PaymentEvent, Receivable
+from storage.sales import Customer, Evidence, Opportunity, StageChange, Visit
+from storage.types import utcnow
+
+if TYPE_CHECKING:
+    from bot.runtime import Runtime
+
+PROTECTED_MONTHS = 6
+DEAL_TYPES = {"new": DealType.NEW, "renewal": DealType.RENEWAL, "upsell": DealType.UPSELL}
+
+
+def _day_start(d: date, rt: Runtime) -> datetime:
+    return datetime.combine(d, datetime.min.time(), rt.config.tz)
+
+
+# ---- health ---------------------------------------------------------------------------------------
+
+def health_signals(s: Session, customer: Customer, today: date, rt: Runtime) -> HealthSignals:
+    """The six signals from product events, licences, receivables and visits (windows: NPS and tickets
+    90 days, logins 28 days, features used 30 days, receivables due in the last 365 days)."""
+    def events(kind: str, days: int) -> list[CustomerEvent]:
+        since = _day_start(today - timedelta(days=days), rt)
+        return list(s.scalars(select(CustomerEvent).where(CustomerEvent.customer_id == customer.id,
+                                                          CustomerEvent.type == kind,
+                                                          CustomerEvent.occurred_at >= since)))
+    nps = []
+    for ev in events("nps", 90):
+        score = (ev.data or {}).get("score")
+        if isinstance(score, int) and not isinstance(score, bool) and 0 <= score <= 10:
+            nps.append(score)
+    logins = events("login", 28)
+    opened, resolved = events("ticket_opened", 90), events("ticket_resolved", 90)
+    used = {str((e.data or {}).get("feature")) for e in events("feature_used", 30) if (e.data or {}).get("feature")}
+    due_rows = s.execute(select(Receivable.due_on, Receivable.collectible_on, Receivable.paid_on)
+                         .join(Contract, Contract.id == Receivable.contract_id)
+                         .where(Contract.customer_id == customer.id)).all()
+    due = [(c or d, p) for d, c, p in due_rows if today - timedelta(days=365) <= (c or d) <= today]
+    last = customer.last_contact_at
+    return HealthSignals(
+        nps_answers=nps or None,
+        logins_per_week=per_week(len(logins), 28) if (logins or customer.licensed_features) else None,
+        tickets_opened=len(opened) if opened else None,
+        tickets_resolved=len(resolved) if opened else None,
+        features_licensed=customer.licensed_features,
+        features_used=len(used) if customer.licensed_features else None,
+        receivables_due=len(due) if due else None,
+        receivables_paid_on_time=sum(1 for d, p in due if p is not None and p <= d) if due else None,
+        days_since_last_contact=(today - last.astimezone(rt.config.tz).date()).days if last else None,
+    )
+
+
+def refresh_health(rt: Runtime, s: Session, customer: Customer, today: date) -> None:
+    result = health_score(health_signals(s, customer, today, rt))
+    customer.health_score = result.rounded
+    customer.health_band = result.band.value if result.band else None
+    customer.health_at = utcnow()
+
+
+@job("health_scores", "recompute every customer's health score")
+def health_scores(rt: Runtime) -> str:
+    today = datetime.now(rt.config.tz).date()
+    n = 0
+    with rt.db.sessions() as s:
+        ids = list(s.scalars(select(Customer.id)))
+    for start in range(0, len(ids), 500):
+        with rt.db.transaction() as s:
+            for customer in s.scalars(select(Customer).where(Customer.id.in_(ids[start:start + 500]))):
+                refresh_health(rt, s, customer, today)
+                n += 1
+    return f"{n} customers scored"
+
+
+# ---- bonuses --------------------------------------------------------------------------------------
+
+def commission_rules(rt: Runtime) -> B.CommissionRules:
+    return B.CommissionRules(default_rate=Decimal(str(rt.config.get("payments.commission_rate"))))
+
+
+def consume_payment_events(rt: Runtime, s: Session) -> int:
+    """Credit (or claw back) the bonus of every unconsumed payment event, once; tell the rep at once."""
+    done = 0
+    for ev in s.scalars(select(PaymentEvent).where(PaymentEvent.consumed_at.is_(None)).order_by(PaymentEvent.id)):
+        ev.consumed_at = utcnow()
+        contract = s.get(Contract, ev.contract_id)
+        customer = s.get(Customer, ev.customer_id)
+        if contract is None or customer is None:
+            continue
+        payment_id = f"alloc:{ev.allocation_id}"
+        entries = [B.BonusEntry(r.payment_id, r.userid, r.amount, B.EntryKind(r.kind), r.booked_on)
+                   for r in s.scalars(select(BonusLedgerRow).where(BonusLedgerRow.payment_id == payment_id))]
+        deal = DEAL_TYPES.get(contract.kind, DealType.NEW)
+        if ev.kind == "received":
+            entry = B.bonus_for_payment(B.ReceivedPayment(
+                payment_id, ev.rep_userid, customer.name, ev.amount, deal, ev.received_on, contract.product_line,
+                customer.health_score), entries, commission_rules(rt))
+            text = B.announcement(customer.name, deal, entry.amount) if entry else None
+        else:
+            entry = B.clawback_for_reversal(payment_id, ev.received_on, entries)
+            text = B.clawback_notice(customer.name, entry.amount) if entry else None
+        if entry is None:
+            continue
+        try:
+            with s.begin_nested():
+                s.add(BonusLedgerRow(payment_id=entry.payment_id, userid=entry.rep, amount=entry.amount,
+                                     kind=entry.kind.value, booked_on=entry.booked_on))
+                s.flush()
+        except IntegrityError:
+            continue  # credited by a concurrent run
+        enqueue(s, entry.rep, Text(text or ""))
+        done += 1
+    return done
+
+
+@job("bonus", "credit bonuses for payment events not yet consumed")
+def bonus_job(rt: Runtime) -> str:
+    with rt.db.transaction() as s:
+        n = consume_payment_events(rt, s)
+    return f"{n} bonus entries"
+
+
+def bonus_entries(s: Session, userid: str) -> list[B.BonusEntry]:
+    return [B.BonusEntry(r.payment_id, r.userid, r.amount, B.EntryKind(r.kind), r.booked_on)
+            for r in s.scalars(select(BonusLedgerRow).where(BonusLedgerRow.userid == userid))]
+
+
+# ---- points ----------------------------------------------------------------------------------------
+
+def points_entries(s: Session, userid: str | None = None) -> list[PointsEntry]:
+    q = select(PointsLedgerRow)
+    if userid is not None:
+        q = q.where(PointsLedgerRow.userid == userid)
+    return [PointsEntry(r.userid, r.delta, PointsReason(r.reason), r.ref, r.note) for r in s.scalars(q)]
+
+
+# ---- scores ------------------------------------------------------------------------------------------
+
+def targets_of(s: Session, userid: str, month: date) -> Targets:
+    row = s.scalar(select(Target).where(Target.userid == userid, Target.month == month.strftime("%Y-%m")))
+    return Targets(row.new, row.renewal, row.upsell) if row else Targets()
+
+
+def activity(rt: Runtime, s: Session, userid: str, month: date, as_of: date | None = None) -> MonthActivity:
+    """What the dual-track score reads for one member and month (or month to date)."""
+    period = scoring_period(month, as_of)
+    visits = s.scalar(select(func.count()).select_from(Visit).where(
+        Visit.rep_userid == userid, Visit.quality.is_(True),
+        Visit.completed_at >= _day_start(period.visits_from, rt),
+        Visit.completed_at < _day_start(period.visits_to + timedelta(days=1), rt))) or 0
+    start, end = _day_start(period.days_from, rt), _day_start(period.days_to + timedelta(days=1), rt)
+    entered = list(s.scalars(select(StageChange.opportunity_id).distinct()
+                             .join(Opportunity, Opportunity.id == StageChange.opportunity_id)
+                             .where(Opportunity.owner_userid == userid, StageChange.to_stage == "diagnosis",
+                                    StageChange.at >= start, StageChange.at < end)))
+    reports = len(set(s.scalars(select(Evidence.opportunity_id).where(Evidence.opportunity_id.in_(entered),
+                                                                      Evidence.item == "report")))) if entered else 0
+    deals = tuple(
+        SignedDeal(DEAL_TYPES.get(kind, DealType.NEW), signed or amount, health)
+        for kind, signed, amount, health in s.execute(
+            select(Opportunity.kind, Opportunity.signed_amount, Opportunity.amount, Customer.health_score)
+            .join(Customer, Customer.id == Opportunity.customer_id)
+            .where(Opportunity.owner_userid == userid, Opportunity.stage == "won",
+                   Opportunity.closed_at >= start, Opportunity.closed_at < end)))
+    return MonthActivity(int(visits), len(entered), reports, deals)
+
+
+def standing(rt: Runtime, s: Session, member: Member, month: date, as_of: date | None) -> Standing:
+    act = activity(rt, s, member.userid, month, as_of)
+    targets = targets_of(s, member.userid, month)
+    period = scoring_period(month, as_of)
+    points = sum(e.delta for e in points_entries(s, member.userid))
+    bonus_mtd = B.month_to_date_bonus(bonus_entries(s, member.userid), as_of or month_end(month))
+    return Standing(member.userid, member.name, score_month(act, targets, period), attainment(act.deals), targets,
+                    points, bonus_mtd)
+
+
+def team_members(s: Session, member: Member) -> list[Member]:
+    """The member's team for ranking: everyone with the same manager (or the manager's reports)."""
+    boss = member.manager_userid or member.userid
+    return [m for m in s.scalars(select(Member).where(Member.active.is_(True)))
+            if "rep" in (m.roles or []) and (m.manager_userid == boss or m.userid == member.userid)]
+
+
+@job("incentive_close", "close last month: store every rep's dual-track score")
+def incentive_close(rt: Runtime) -> str:
+    today = datetime.now(rt.config.tz).date()
+    month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    key = month.strftime("%Y-%m")
+    n = 0
+    with rt.db.transaction() as s:
+        for m in s.scalars(select(Member).where(Member.active.is_(True))):
+            if "rep" not in (m.roles or []):
+                continue
+            st = standing(rt, s, m, month, None)
+            score = st.score.rounded()
+            row = s.scalar(select(MonthlyScore).where(MonthlyScore.userid == m.userid, MonthlyScore.month == key))
+            if row is None:
+                row = MonthlyScore(userid=m.userid, month=key, process=score.process, attained=st.attained.total)
+                s.add(row)
+            row.process, row.result, row.total, row.attained = score.process, score.result, score.total, \
+                st.attained.total
+            n += 1
+    return f"{key}: {n} reps scored"
+
+
+# ---- new-hire protection ------------------------------------------------------------------------------
+
+def newhire_outcomes(rt: Runtime, s: Session, member: Member, months: Iterable[date]) -> list[MonthOutcome]:
+    region_targets = {}
+    out = []
+    for month in months:
+        key = (member.region, month)
+        if key not in region_targets:
+            peers = [m.userid for m in s.scalars(select(Member).where(Member.region == member.region))]
+            rows = s.scalars(select(Target).where(Target.userid.in_(peers), Target.month == month.strftime("%Y-%m")))
+            region_targets[key] = regional_average_targets([Targets(r.new, r.renewal, r.upsell) for r in rows])
+        average = region_targets[key]
+        tenure = tenure_month(member.hire_date, month) if member.hire_date else 0
+        if average is None or not 1 <= tenure <= PROTECTED_MONTHS:
+            continue  # protection covers a new hire's first six months
+        attained = attainment(activity(rt, s, member.userid, month).deals).total
+        out.append(MonthOutcome(month, attained, protected_target(average.total, tenure)))
+    return out
+
+
+@job("newhire_check", "alert managers about new hires three months below their protected target")
+def newhire_check(rt: Runtime) -> str:
+    today = datetime.now(rt.config.tz).date()
+    last = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    months = []
+    m = last
+    for _ in range(6):
+        months.insert(0, m)
+        m = (m - timedelta(days=1)).replace(day=1)
+    alerts = 0
+    with rt.db.transaction() as s:
+        for member in s.scalars(select(Member).where(Member.active.is_(True), Member.hire_date.is_not(None))):
+            if "rep" not in (member.roles or []) or not member.manager_userid:
+                continue
+            history = newhire_outcomes(rt, s, member, months)
+            alerted = list(s.scalars(select(NewHireAlert.streak_first).where(NewHireAlert.userid == member.userid)))
+            streak = alert_due(history, alerted)
+            if streak is None:
+                continue
+            s.add(NewHireAlert(userid=member.userid, streak_first=streak.first))
+            latest = history[-1]
+            enqueue(s, member.manager_userid, Text(M.NEWHIRE_ALERT.format(
+                name=member.name, months=streak.months, first=streak.first.strftime("%Y-%m"),
+                last=streak.last.strftime("%Y-%m"), target=f"¥{latest.protected_target:,.0f}",
+                attained=f"¥{latest.attained:,.0f}")))
+            alerts += 1
+    return f"{alerts} alerts"
