@@ -78,6 +78,13 @@ def receive() -> Response:
     channel = ReplyChannel()
     _executor().submit(_process_logged, rt, msg, channel)
     in_time, passive = channel.wait(float(rt.config.get("wecom.passive_reply_budget_s")))
+    if channel.failed:
+        # nothing was stored: answer 5xx so WeCom retries, and forget the fast-path key so the retry is let in
+        try:
+            rt.redis.delete(dedup_key)
+        except Exception:
+            log.exception("redis unavailable; the retry is let in once the key expires", extra={"key": dedup_key})
+        return Response("temporarily unavailable", status=503, mimetype="text/plain")
     if not in_time:
         log.info("reply deferred to outbox", extra={"key": msg.callback_key})
     if passive is None:

@@ -41,6 +41,7 @@ class ReplyChannel:
     done: threading.Event = field(default_factory=threading.Event)
     abandoned: bool = False
     claimed: bool = False
+    failed: bool = False  # nothing could be stored (database unreachable): WeCom must retry
     passive: Out | None = None
 
     def settle(self, session: Session, ctx_userid: str, msg: Inbound, replies: list[Out]) -> None:
@@ -97,7 +98,14 @@ def process(rt: Runtime, msg: Inbound, channel: ReplyChannel | None = None) -> b
         except Exception:
             log.exception("handler failed", extra={"key": msg.callback_key, "from_user": msg.from_user,
                                                    "msg_type": msg.msg_type, "event": msg.event})
-            return _apologise(rt, msg, channel)
+            try:
+                return _apologise(rt, msg, channel)
+            except Exception:
+                # not even the archive row and the dedup key could be written (the database is down):
+                # nothing happened, so the callback must fail and WeCom's retry must get through
+                log.exception("could not record the message; WeCom will retry", extra={"key": msg.callback_key})
+                channel.failed = True
+                return False
     finally:
         channel.done.set()
 
