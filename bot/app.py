@@ -18,6 +18,7 @@ def load_handlers() -> None:
     """Import every handler module so their commands, dialogs and card actions register."""
     from handlers import (  # noqa: F401
         admin,
+        archive,
         bank,
         coach,
         credit,

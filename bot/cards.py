@@ -44,7 +44,9 @@ def handle_click(ctx: Ctx) -> None:
         ctx.reply(M.CARD_NOT_YOURS.format(addressee=card.addressee))
         return
     if card.status != "open":
-        ctx.reply(M.CARD_ALREADY.format(decision=card.decision or card.status, who=card.decided_by or "",
+        from handlers.common import member_name
+
+        ctx.reply(M.CARD_ALREADY.format(who=member_name(ctx.session, card.decided_by),
                                         when=_local(ctx, card.decided_at)))
         return
     action = CARD_ACTIONS.get(card.kind)

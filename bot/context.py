@@ -13,7 +13,7 @@ from bot.inbound import Inbound
 from bot.out import Out, Text
 from bot.outbox import enqueue
 from bot.runtime import Runtime
-from storage.models import AuditEntry, Member
+from storage.models import AuditEntry, InboundMessage, Member
 
 
 @dataclass
@@ -22,6 +22,7 @@ class Ctx:
     session: Session
     member: Member
     msg: Inbound
+    archived: InboundMessage | None = None  # this message's archive row (tag it with its customer)
     replies: list[Out] = field(default_factory=list)
 
     # ---- answering -------------------------------------------------------------------------
@@ -33,6 +34,11 @@ class Ctx:
     def notify(self, userid: str, out: Out | str, *, dedup_key: str | None = None) -> None:
         """Tell someone else; delivered through the outbox when this transaction commits."""
         enqueue(self.session, userid, Text(out) if isinstance(out, str) else out, dedup_key=dedup_key)
+
+    def about_customer(self, customer_id: int) -> None:
+        """File this message under a customer in the archive (for search and its scoping)."""
+        if self.archived is not None and self.archived.customer_id is None:
+            self.archived.customer_id = customer_id
 
     def audit(self, action: str, target: str = "", **detail: Any) -> None:
         self.session.add(AuditEntry(actor=self.member.userid, action=action, target=target, detail=detail))

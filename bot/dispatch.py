@@ -163,7 +163,8 @@ def _request_access(s: Session, member: Member) -> None:
 
 
 def _context(rt: Runtime, s: Session, msg: Inbound) -> Ctx:
-    return Ctx(rt=rt, session=s, member=_member(rt, s, msg.from_user), msg=msg)
+    archived = s.scalar(select(InboundMessage).where(InboundMessage.callback_key == msg.callback_key))
+    return Ctx(rt=rt, session=s, member=_member(rt, s, msg.from_user), msg=msg, archived=archived)
 
 
 def route(ctx: Ctx) -> None:

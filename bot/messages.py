@@ -30,7 +30,7 @@ HELP_FOOTER = "多步对话中随时发送「取消」即可退出。"
 
 CARD_NOT_YOURS = "这张卡片是发给{addressee}的，您无权操作。"
 CARD_UNKNOWN = "这张卡片已失效或不存在，请在最新的消息中操作。"
-CARD_ALREADY = "这张卡片已处理：{decision}（{who}，{when}）。"
+CARD_ALREADY = "这张卡片已由{who}于{when}处理，无需重复操作。"
 
 ACCESS_REQUEST_TITLE = "新成员申请使用 salesbot"
 ACCESS_REQUEST_DESC = "{userid} 首次给应用发消息，请为其开通角色"
@@ -287,3 +287,9 @@ HEALTH_LINE = "{score} 分（{band}）"
 HEALTH_NONE = "暂无数据（产品使用、NPS、工单、回款或拜访记录产生后自动计算）"
 NEWHIRE_ALERT = ("📉 新人保护提醒：{name} 已连续 {months} 个月（{first}～{last}）低于保护期目标"
                  "（最近一月目标 {target}，完成 {attained}）。建议安排辅导；系统不会自动做任何人事处理。")
+
+# ---- archive search ----------------------------------------------------------------------------
+SEARCH_USAGE = "用法：搜索 <关键词> [客户 <名称>] [从 <日期>] [到 <日期>]，例如：搜索 预算 客户 杭州云栖 从 2026-11-01"
+SEARCH_NONE = "在您可查看的聊天记录中没有找到「{keyword}」。"
+SEARCH_HEADER = "「{keyword}」的搜索结果（最新在前，{n} 条）："
+SEARCH_LINE = "• {at}｜{who}｜{customer}｜{snippet}"

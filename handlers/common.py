@@ -80,6 +80,7 @@ def resolve_customer(ctx: Ctx, query: str, redo: str) -> Customer | None:
         ctx.reply(M.CUSTOMER_NOT_YOURS.format(query=query) if found else M.CUSTOMER_NOT_FOUND.format(query=query))
         return None
     if len(visible) == 1:
+        ctx.about_customer(visible[0].id)
         return visible[0]
     shown = visible[:MAX_CHOICES]
     lines = [M.CUSTOMER_CHOOSE.format(query=query, n=len(visible))]

@@ -18,6 +18,8 @@ EXTENSIONS = {"image": "jpg", "voice": "amr", "video": "mp4"}
 def attachment_from_message(ctx: Ctx, *, customer_id: int | None, opportunity_id: int | None = None,
                             visit_id: int | None = None, tag: str | None = None) -> Attachment:
     msg = ctx.msg
+    if customer_id is not None:
+        ctx.about_customer(customer_id)
     att = Attachment(customer_id=customer_id, opportunity_id=opportunity_id, visit_id=visit_id, kind=msg.msg_type,
                      media_id=msg.media_id, uploaded_by=ctx.userid, tag=tag)
     if msg.msg_type == "link":
@@ -41,3 +43,5 @@ def fetch_into(ctx: Ctx, att: Attachment) -> None:
     att.blob_id, att.size, att.content_type = blob.id, blob.size, ctype
     if att.kind == "voice":
         att.transcript = transcribe(ctx.rt.config.section("integrations.asr"), content, ctype)
+        if att.transcript and ctx.archived is not None and ctx.archived.media_id == att.media_id:
+            ctx.archived.content = att.transcript  # searchable like text

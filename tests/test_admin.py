@@ -67,7 +67,7 @@ def test_manager_assignment_is_confirmed_or_rejected_by_the_manager(chat: Chat, 
     assert any("不是其下属" in m.body.get("content", "") for m in chat.inbox("admin"))
     # clicking again does nothing more
     again = chat.click("wangwu", card.task_id, "confirm")
-    assert "已处理" in again.text
+    assert "已由王五于" in again.text and "处理" in again.text
     assert member(rt, "zhoujiu").manager_userid is None
 
 

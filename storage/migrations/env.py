@@ -6,6 +6,7 @@ from alembic import context
 
 import storage.all_models  # noqa: F401  (registers every table on Base.metadata)
 from storage.db import make_engine
+from storage.migrate import include_object
 from storage.models import Base
 
 config = context.config
@@ -25,7 +26,8 @@ def run_migrations_online() -> None:
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
+                      render_as_batch=connection.dialect.name == "sqlite", compare_type=True,
+                      include_object=include_object)
     with context.begin_transaction():
         context.run_migrations()
 
