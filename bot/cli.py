@@ -199,11 +199,14 @@ def jobs_run(ctx: click.Context, name: str) -> None:
 
 
 @main.command("import")
-@click.argument("kind", type=click.Choice(["bank", "contracts"]))
+@click.argument("kind", type=click.Choice(["bank", "contracts", "erp"]))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.pass_context
 def import_file(ctx: click.Context, kind: str, file: str) -> None:
-    """Import a CSV/XLSX file: bank statements or contracts. Re-running the same file changes nothing."""
+    """Import a CSV/XLSX file: bank statements, contracts, or an ERP export of contracts and instalments.
+
+    Re-running the same file changes nothing; the report lists imported, updated, rejected (with row
+    number and reason) and conflicting rows."""
     cfg = _config(ctx)
     from bot.app import load_handlers
     from bot.runtime import build_runtime
@@ -214,7 +217,10 @@ def import_file(ctx: click.Context, kind: str, file: str) -> None:
     rt = build_runtime(cfg)
     click.echo(f"importing {kind} from {file} …")
     try:
-        report = (import_bank_file if kind == "bank" else import_contracts_file)(rt, file)
+        if kind == "bank":
+            report = import_bank_file(rt, file)
+        else:
+            report = import_contracts_file(rt, file, "erp" if kind == "erp" else "import")
     except TabularError as exc:
         click.echo(f"cannot import: {exc}", err=True)
         sys.exit(2)

@@ -141,6 +141,8 @@ DEFAULT_JOBS: dict[str, dict[str, Any]] = {
                         "doc": "close last month: store every rep's dual-track score"},
     "newhire_check": {"cron": "0 10 2 * *", "interval_s": 0, "enabled": True,
                       "doc": "alert managers about new hires three months below their protected target"},
+    "erp_sync": {"cron": "0 1 * * *", "interval_s": 0, "enabled": True,
+                 "doc": "pull contracts and instalments from the ERP API (when integrations.erp is enabled)"},
     "media_fetch": {"cron": "", "interval_s": 600, "enabled": True,
                     "doc": "retry downloading media whose download failed (WeCom keeps media 3 days)"},
 }

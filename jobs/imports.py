@@ -3,6 +3,7 @@ each run reports imported / updated / rejected rows (with row number and reason)
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -106,12 +107,22 @@ def _amount(value: Any) -> Decimal:
 
 
 def import_contracts_file(rt: Runtime, path: str | Path, source: str = "import") -> ImportReport:
-    """One row per instalment; a contract is created once, instalments added or updated by seq."""
+    """Contracts from a CSV/XLSX file (an ERP export when ``source`` is "erp")."""
+    return import_contract_rows(rt, read_rows(path, CONTRACT_COLUMNS), source, str(path))
+
+
+def import_contract_rows(rt: Runtime, rows: Iterable[tuple[int, dict[str, Any]]], source: str,
+                         where: str) -> ImportReport:
+    """One row per instalment, binding contract number ↔ rep; a contract is created once, instalments
+    added or updated by seq; rerunning the same rows changes nothing."""
     report = ImportReport()
     with rt.db.transaction() as s:
         members = {m.userid for m in s.scalars(select(Member))}
-        for number, row in read_rows(path, CONTRACT_COLUMNS):
+        for number, row in rows:
             try:
+                missing = [f for f in CONTRACT_COLUMNS if row.get(f) in (None, "")]
+                if missing:
+                    raise ValueError("缺少字段：" + "、".join(CONTRACT_COLUMNS[f][0] for f in missing))
                 contract_no = str(row["number"] or "").strip().upper()
                 if not contract_no:
                     raise ValueError("合同号为空")
@@ -153,5 +164,5 @@ def import_contracts_file(rt: Runtime, path: str | Path, source: str = "import")
                 report.updated += 1
             else:
                 report.unchanged += 1
-    _record(rt, source if source != "import" else "contracts", str(path), report)
+    _record(rt, source if source != "import" else "contracts", where, report)
     return report

@@ -36,6 +36,7 @@ def load_jobs() -> dict[str, Job]:
         collection_reminders,
         credit_check,
         customer_events,
+        erp_sync,
         forecast_snapshot,
         funnel_heatmap,
         incentives,
