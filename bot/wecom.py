@@ -124,10 +124,17 @@ class WeComClient(WeChatClient):
         return self._handle_result(res, method, url, result_processor, _token_retried=True, **kwargs)
 
     def send_message(self, touser: str, msgtype: str, body: dict[str, Any],
-                     duplicate_check_interval: int = 1800) -> dict[str, Any]:
-        """POST message/send for one member; returns WeCom's JSON (msgid, response_code, invaliduser)."""
-        payload = {"touser": touser, "msgtype": msgtype, "agentid": self.agent_id, msgtype: body,
-                   "enable_duplicate_check": 1, "duplicate_check_interval": duplicate_check_interval}
+                     duplicate_check_interval: int | None = None) -> dict[str, Any]:
+        """POST message/send for one member; returns WeCom's JSON (msgid, response_code, invaliduser).
+
+        With ``duplicate_check_interval`` (seconds) WeCom's enable_duplicate_check is on: the same
+        content sent to the same member within the interval is accepted but not shown again. Use it for
+        a retry whose first attempt may have arrived; it also swallows a deliberate repeat.
+        """
+        payload: dict[str, Any] = {"touser": touser, "msgtype": msgtype, "agentid": self.agent_id, msgtype: body}
+        if duplicate_check_interval:
+            payload["enable_duplicate_check"] = 1
+            payload["duplicate_check_interval"] = int(duplicate_check_interval)
         return dict(self.post("message/send", data=payload))
 
     def update_card(self, userids: list[str], response_code: str, update: dict[str, Any]) -> dict[str, Any]:
@@ -139,15 +146,31 @@ class WeComClient(WeChatClient):
         return str(result["media_id"])
 
     def get_media(self, media_id: str) -> tuple[bytes, str]:
-        """Download a media file; returns (bytes, content type)."""
-        res = self._http.get(self.API_BASE_URL + "media/get",
-                             params={"access_token": self.access_token, "media_id": media_id},
-                             timeout=self.timeout)
-        res.raise_for_status()
-        ctype = res.headers.get("Content-Type", "application/octet-stream")
-        if ctype.startswith(("application/json", "text/plain")):
-            self._handle_result(res, "get", self.API_BASE_URL + "media/get")
-        return res.content, ctype
+        """Download a media file; returns (bytes, content type).
+
+        WeCom answers a file, or JSON with an errcode; a token error refreshes the shared token and
+        downloads once more, like every other call.
+        """
+        url = self.API_BASE_URL + "media/get"
+        for attempt in (1, 2):
+            token = self.access_token
+            res = self._http.get(url, params={"access_token": token, "media_id": media_id}, timeout=self.timeout)
+            try:
+                res.raise_for_status()
+            except requests.RequestException:
+                raise WeChatClientException(None, f"HTTP {res.status_code}", client=self) from None
+            ctype = res.headers.get("Content-Type", "application/octet-stream")
+            result = self._decode_result(res) if ctype.startswith(("application/json", "text/plain")) else None
+            if not isinstance(result, dict) or "errcode" not in result:
+                return res.content, ctype
+            errcode = int(result.get("errcode") or 0)
+            if errcode in TOKEN_ERRORS and attempt == 1:
+                self.refresh_token(stale=token)
+                continue
+            if errcode:
+                raise WeChatClientException(errcode, result.get("errmsg", ""), client=self)
+            return res.content, ctype
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def oauth_userid(self, code: str) -> str | None:
         """auth/getuserinfo: the member userid behind an OAuth code, or None for a non-member."""
