@@ -2,9 +2,17 @@
 then delivered at least once by whichever worker claims them first.
 
 Claiming is a compare-and-set UPDATE (status pending, or a 'sending' row whose lease ran out) so two
-workers never send the same row; on PostgreSQL candidates are picked with FOR UPDATE SKIP LOCKED so
-workers do not queue behind each other. A delivery whose outcome is unknown (timeout after sending) is
-retried with WeCom's enable_duplicate_check on every send, so the member never sees it twice.
+workers never send the same row; on PostgreSQL claims take a transaction advisory lock (claims are short,
+deliveries run outside it) and candidates are picked with FOR UPDATE SKIP LOCKED.
+
+Each member gets their messages in the order they were written: a row is not claimed while an earlier
+row to the same member is being sent or waits for a retry, and a pass that has to hold one row back
+holds back that member's later rows too.
+
+A delivery whose outcome is unknown (timeout after sending, a worker that died mid-send) is retried with
+WeCom's enable_duplicate_check, so the member never sees it twice. First attempts go without it: WeCom's
+check compares content, not our row id, and would silently swallow a second, legitimately identical
+message (a repeated notice, two equal pieces of a long text) sent within the window.
 """
 
 from __future__ import annotations
@@ -16,12 +24,14 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import requests
-from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, aliased
 from wechatpy.exceptions import WeChatClientException
 
 from bot.out import Card, CardUpdate, Out, new_task_id, wire_bodies
@@ -35,6 +45,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETRYABLE_ERRCODES = {-1, 45009, 45033, 40001, 40014, 42001}
+# Answers that, on a retry after an unknown outcome, mean the earlier attempt got through:
+# the card's task_id is taken (42014), the update's response_code was used (40078).
+ALREADY_DONE = {"template_card": 42014, "update_template_card": 40078}
+# WeCom's per-member limit besides the per-minute one (PROTOCOL.md §4: 30/min and 1000/h).
+PER_MEMBER_PER_HOUR = 1000
+CLAIM_LOCK = 0x5A1E0B07  # PostgreSQL advisory lock serializing claims (not deliveries)
 
 
 def enqueue(session: Session, recipient: str, out: Out, *, dedup_key: str | None = None,
@@ -48,25 +64,37 @@ def enqueue(session: Session, recipient: str, out: Out, *, dedup_key: str | None
         exists = session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup_key))
         if exists is not None:
             return []
-    rows: list[OutboxMessage] = []
     if isinstance(out, CardUpdate):
         raise TypeError("a CardUpdate answers a click; use enqueue_card_update")
+    new: list[Any] = []
     task_id = None
     if isinstance(out, Card):
         task_id = str(out.card.get("task_id") or new_task_id(out.kind))
         card = dict(out.card, task_id=task_id)
-        session.add(CardRow(task_id=task_id, kind=out.kind, addressee=recipient, card_type=out.card_type,
-                            subject=out.subject))
+        new.append(CardRow(task_id=task_id, kind=out.kind, addressee=recipient, card_type=out.card_type,
+                           subject=out.subject))
         bodies: list[tuple[str, dict[str, Any]]] = [("template_card", card)]
     else:
         bodies = wire_bodies(out)
+    rows: list[OutboxMessage] = []
     for i, (msgtype, body) in enumerate(bodies):
         key = None if dedup_key is None else (dedup_key if i == 0 else f"{dedup_key}#{i}")
-        row = OutboxMessage(recipient=recipient, msgtype=msgtype, body=body, dedup_key=key,
-                            card_task_id=task_id, next_attempt_at=not_before or utcnow())
-        session.add(row)
-        rows.append(row)
-    session.flush()
+        rows.append(OutboxMessage(recipient=recipient, msgtype=msgtype, body=body, dedup_key=key,
+                                  card_task_id=task_id, next_attempt_at=not_before or utcnow()))
+    new += rows
+    if dedup_key is None:
+        session.add_all(new)
+        session.flush()
+        return rows
+    # Another transaction may be adding the same key right now: insert under a savepoint so losing
+    # that race costs only these rows, not the caller's whole transaction.
+    try:
+        with session.begin_nested():
+            session.add_all(new)
+    except IntegrityError:
+        if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup_key)) is None:
+            raise
+        return []
     return rows
 
 
@@ -78,14 +106,20 @@ def enqueue_card_update(session: Session, card: CardRow, response_code: str, rep
 
 
 class Deliverer:
-    """Delivers due outbox rows; safe to run in several processes at once."""
+    """Delivers due outbox rows; safe to run in several processes at once.
 
-    def __init__(self, runtime: Runtime, owner: str | None = None) -> None:
+    ``clock`` (epoch seconds) places sends in WeCom's per-member minute and hour windows.
+    """
+
+    def __init__(self, runtime: Runtime, owner: str | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
         self.rt = runtime
         cfg = runtime.config
         self.owner = owner or f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self.clock = clock or time.time
         self.batch_size = int(cfg.get("outbox.batch_size"))
         self.per_minute = int(cfg.get("outbox.per_member_per_minute"))
+        self.per_hour = PER_MEMBER_PER_HOUR
         self.max_attempts = int(cfg.get("outbox.max_attempts"))
         self.backoff_base = float(cfg.get("outbox.backoff_base_s"))
         self.backoff_max = float(cfg.get("outbox.backoff_max_s"))
@@ -98,11 +132,21 @@ class Deliverer:
         now = utcnow()
         due = or_(OutboxMessage.status == "pending",
                   (OutboxMessage.status == "sending") & (OutboxMessage.lease_until < now))
+        earlier = aliased(OutboxMessage)
+        # an earlier row to the same member still in flight or waiting for a retry keeps this one back
+        blocked = (select(earlier.id)
+                   .where(earlier.recipient == OutboxMessage.recipient, earlier.id < OutboxMessage.id,
+                          or_(earlier.status == "sending",
+                              (earlier.status == "pending") & (earlier.attempts > 0)))
+                   .exists())
         with self.rt.db.transaction() as s:
-            q = (select(OutboxMessage.id).where(due, OutboxMessage.next_attempt_at <= now)
+            q = (select(OutboxMessage.id).where(due, OutboxMessage.next_attempt_at <= now, ~blocked)
                  .order_by(OutboxMessage.id).limit(self.batch_size))
             if self.rt.db.is_postgres:
-                q = q.with_for_update(skip_locked=True)
+                # one claim at a time (SQLite gets the same from BEGIN IMMEDIATE): a claim then sees
+                # every row the previous claim took as 'sending', which keeps each member's order
+                s.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK)))
+                q = q.with_for_update(skip_locked=True, of=OutboxMessage)
             ids = list(s.scalars(q))
             claimed: list[int] = []
             for row_id in ids:
@@ -121,16 +165,24 @@ class Deliverer:
     # ---- pacing ----------------------------------------------------------------------------
 
     def _take_rate_slot(self, recipient: str) -> float:
-        """0 when a send to ``recipient`` may go now, else seconds until the next minute window."""
-        now = time.time()
-        window = int(now // 60)
-        key = f"outbox:rate:{recipient}:{window}"
-        count = self.rt.redis.incr(key)
-        if count == 1:
-            self.rt.redis.expire(key, 120)
-        if int(count) > self.per_minute:
-            self.rt.redis.decr(key)
-            return (window + 1) * 60 - now + 0.05
+        """0 when a send to ``recipient`` may go now, else seconds until the window that allows it.
+
+        WeCom drops, silently, what a member gets past 30 a minute or 1000 an hour from one app.
+        """
+        now = self.clock()
+        taken: list[str] = []
+        for span, limit in ((60, self.per_minute), (3600, self.per_hour)):
+            window = int(now // span)
+            key = f"outbox:rate:{recipient}:{span}:{window}"
+            pipe = self.rt.redis.pipeline()
+            pipe.incr(key)
+            pipe.expire(key, 2 * span)
+            count = int(pipe.execute()[0])
+            taken.append(key)
+            if count > limit:
+                for k in taken:
+                    self.rt.redis.decr(k)
+                return (window + 1) * span - now + 0.05
         return 0.0
 
     # ---- delivery --------------------------------------------------------------------------
@@ -138,17 +190,33 @@ class Deliverer:
     def run_once(self) -> int:
         """One pass: claim due rows and try each; returns how many were delivered."""
         delivered = 0
+        held: dict[str, datetime] = {}  # member → until when their later rows wait (order kept)
         for row in self._claim():
+            if row.recipient in held:
+                self._finish(row, "pending", next_at=held[row.recipient], count_attempt=False)
+                continue
             wait = self._take_rate_slot(row.recipient)
             if wait:
-                self._finish(row, "pending", next_at=utcnow() + timedelta(seconds=wait), count_attempt=False)
+                held[row.recipient] = utcnow() + timedelta(seconds=wait)
+                self._finish(row, "pending", next_at=held[row.recipient], count_attempt=False)
                 continue
-            if self._deliver(row):
+            sent, retry_at = self._deliver(row)
+            if sent:
                 delivered += 1
+            elif retry_at is not None:
+                held[row.recipient] = retry_at
         return delivered
 
-    def _deliver(self, row: OutboxMessage) -> bool:
+    def _dup_window(self, row: OutboxMessage) -> int:
+        """enable_duplicate_check window for a retry: back to (about) the first attempt, at most the
+        configured interval, so it does not swallow an older identical message more than needed."""
+        age = (utcnow() - row.created_at).total_seconds() if row.created_at else self.dup_interval
+        return max(60, min(self.dup_interval, int(age) + 60))
+
+    def _deliver(self, row: OutboxMessage) -> tuple[bool, datetime | None]:
+        """Try one row; returns (delivered, when it is retried if it will be)."""
         client = self.rt.wecom
+        retry = row.attempts > 1  # an earlier attempt may have reached WeCom
         try:
             if row.msgtype == "update_template_card":
                 body = dict(row.body)
@@ -163,26 +231,30 @@ class Deliverer:
                         body = {"media_id": media_id}
                     else:
                         body = {"media_id": body["media_id"]}
-                result = client.send_message(row.recipient, row.msgtype, body, self.dup_interval)
+                result = client.send_message(row.recipient, row.msgtype, body,
+                                             self._dup_window(row) if retry else None)
         except (requests.Timeout, requests.ConnectionError) as exc:
             # WeCom may have accepted it: retry; enable_duplicate_check keeps it from showing twice
-            self._retry(row, f"network: {type(exc).__name__}")
-            return False
+            return False, self._retry(row, f"network: {type(exc).__name__}")
         except WeChatClientException as exc:
             code = exc.errcode
+            if retry and code is not None and ALREADY_DONE.get(row.msgtype) == code:
+                log.warning("outbox delivery: an earlier attempt got through",
+                            extra={"outbox_id": row.id, "errcode": code})
+                self._finish(row, "sent", result={},
+                             error=f"errcode {code} on retry: delivered by an earlier attempt")
+                return True, None
             if code is None or code in RETRYABLE_ERRCODES:
-                self._retry(row, f"errcode {code}: {exc.errmsg}")
-            else:
-                log.error("outbox delivery failed", extra={"outbox_id": row.id, "errcode": code,
-                                                          "recipient": row.recipient})
-                self._finish(row, "failed", error=f"errcode {code}: {exc.errmsg}")
-            return False
+                return False, self._retry(row, f"errcode {code}: {exc.errmsg}")
+            log.error("outbox delivery failed", extra={"outbox_id": row.id, "errcode": code,
+                                                      "recipient": row.recipient})
+            self._finish(row, "failed", error=f"errcode {code}: {exc.errmsg}")
+            return False, None
         except Exception as exc:  # a bug or an unexpected answer: keep the row, try later
             log.exception("outbox delivery error", extra={"outbox_id": row.id})
-            self._retry(row, f"{type(exc).__name__}: {exc}")
-            return False
+            return False, self._retry(row, f"{type(exc).__name__}: {exc}")
         self._finish(row, "sent", result=result)
-        return True
+        return True, None
 
     def _remember_media(self, row_id: int, media_id: str) -> None:
         with self.rt.db.transaction() as s:
@@ -190,14 +262,17 @@ class Deliverer:
             if row is not None:
                 row.body = {"media_id": media_id, "filename": row.body.get("filename", "")}
 
-    def _retry(self, row: OutboxMessage, error: str) -> None:
+    def _retry(self, row: OutboxMessage, error: str) -> datetime | None:
+        """Put the row back with backoff (returns when it is due), or give it up (None)."""
         if row.attempts >= self.max_attempts:
             log.error("outbox message given up", extra={"outbox_id": row.id, "error": error})
             self._finish(row, "dead", error=error)
-            return
+            return None
         delay = min(self.backoff_max, self.backoff_base * (2 ** max(0, row.attempts - 1)))
         delay *= random.uniform(0.8, 1.2)
-        self._finish(row, "pending", error=error, next_at=utcnow() + timedelta(seconds=delay))
+        next_at = utcnow() + timedelta(seconds=delay)
+        self._finish(row, "pending", error=error, next_at=next_at)
+        return next_at
 
     def _finish(self, row: OutboxMessage, status: str, *, error: str | None = None,
                 next_at: datetime | None = None, result: dict[str, Any] | None = None,
