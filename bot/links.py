@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import json
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, request
@@ -30,6 +30,8 @@ NOT_FOUND_PAGE = ("<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'
                   "<body style='font-family:sans-serif;margin:40px'><h2>链接不存在或已失效</h2>"
                   "<p>请联系发送链接给您的销售顾问获取新的链接。</p></body></html>")
 MAX_EVENT_BYTES = 64 * 1024
+MAX_EVENT_ID = 100  # customer_events.external_id is "product:" + id, at most 128 characters
+MAX_ROW_ID = 2**63 - 1  # a BIGINT primary key
 
 
 def _rt() -> Runtime:
@@ -91,9 +93,22 @@ def _parse_time(value: Any) -> datetime | None:
         return None
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if when.tzinfo is None:
+            return None
+        when.astimezone(UTC)  # 0001-01-01T00:00+14:00 has no UTC time
+    except (ValueError, OverflowError):
         return None
-    return when if when.tzinfo is not None else None
+    return when
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _plain_text(value: Any) -> bool:
+    """A non-empty string or integer id without NUL characters (which PostgreSQL text cannot hold)."""
+    return (isinstance(value, str | int) and not isinstance(value, bool) and bool(str(value).strip())
+            and "\x00" not in str(value))
 
 
 @bp.post("/hooks/product-events")
@@ -112,19 +127,19 @@ def product_event() -> tuple[Response, int]:
     if not hmac.compare_digest(expected, given.lower()):
         return _bad("X-Salesbot-Signature", "bad signature", 401)
     try:
-        body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)  # no NaN / Infinity
+    except (UnicodeDecodeError, ValueError) as exc:
         return _bad("body", f"not valid JSON: {exc}")
     if not isinstance(body, dict):
         return _bad("body", "must be a JSON object")
     event_id = body.get("id")
-    if not isinstance(event_id, str | int) or isinstance(event_id, bool) or not str(event_id).strip():
-        return _bad("id", "required: a non-empty string")
+    if not _plain_text(event_id) or len(str(event_id)) > MAX_EVENT_ID:
+        return _bad("id", f"required: a non-empty string of at most {MAX_EVENT_ID} characters")
     ref = body.get("customer")
-    if not isinstance(ref, str | int) or isinstance(ref, bool) or not str(ref).strip():
+    if not _plain_text(ref):
         return _bad("customer", "required: our customer id or the unified social credit code")
     etype = body.get("type")
-    if not isinstance(etype, str) or not etype.strip() or len(etype) > 64:
+    if not _plain_text(etype) or not isinstance(etype, str) or len(etype) > 64:
         return _bad("type", "required: the event type, e.g. login or trial_requested")
     occurred = _parse_time(body.get("occurred_at"))
     if occurred is None:
@@ -134,7 +149,7 @@ def product_event() -> tuple[Response, int]:
         return _bad("data", "must be a JSON object")
     with rt.db.transaction() as s:
         customer = None
-        if str(ref).isdigit():
+        if str(ref).isdecimal() and 0 < int(ref) <= MAX_ROW_ID:
             customer = s.get(Customer, int(ref))
         if customer is None:
             customer = s.scalar(select(Customer).where(Customer.credit_code == str(ref).upper()))

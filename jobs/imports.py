@@ -3,7 +3,8 @@ each run reports imported / updated / rejected rows (with row number and reason)
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import csv
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -13,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from domain.credit_code import CreditCodeError, normalise_credit_code
-from domain.money import AmountError, parse_amount
+from domain.money import MAX_AMOUNT, AmountError, parse_amount
 from domain.names import normalise_company_name
 from integrations.bank import Line, to_line
-from integrations.tabular import read_rows
+from integrations.tabular import TabularError, read_rows
 from jobs.bank import ingest, match_pending
 from storage.models import Member
 from storage.payments import Contract, ImportRun, Receivable
@@ -62,19 +63,49 @@ class ImportReport:
         return out
 
 
+def _rows(path: str | Path, columns: dict[str, tuple[str, ...]]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``read_rows``, with a CSV the csv module cannot split (a bare CR in a field) reported as unreadable."""
+    try:
+        yield from read_rows(path, columns)
+    except csv.Error as exc:
+        raise TabularError(f"CSV 文件格式有误：{exc}") from None
+
+
 def import_bank_file(rt: Runtime, path: str | Path) -> ImportReport:
     report = ImportReport()
     lines: list[Line] = []
-    for number, row in read_rows(path, BANK_COLUMNS):
+    for number, row in _rows(path, BANK_COLUMNS):
         try:
-            lines.append(to_line(row, {}))
+            line = to_line(row, {})
         except ValueError as exc:
             report.rejected.append((number, f"{exc} 无法识别"))
+            continue
+        except ArithmeticError:  # an amount like 1E30 that no column can hold
+            report.rejected.append((number, "amount 无法识别"))
+            continue
+        problem = _bank_line_problem(line)
+        if problem:
+            report.rejected.append((number, problem))
+            continue
+        lines.append(line)
     added, dup = ingest(rt, lines, "import")
     report.imported, report.unchanged = added, dup
     report.extra.update(match_pending(rt))
     _record(rt, "bank", str(path), report)
     return report
+
+
+def _bank_line_problem(line: Line) -> str | None:
+    """What would not fit the bank_lines columns (a PostgreSQL error otherwise), or None."""
+    if abs(line.amount) > MAX_AMOUNT:
+        return "amount 超出范围"
+    for name, value, limit in (("account", line.account, 64), ("transaction_id", line.transaction_id, 128),
+                               ("payer_name", line.payer_name, 200)):
+        if len(value) > limit:
+            return f"{name} 超过 {limit} 个字符"
+    if "\x00" in line.account + line.transaction_id + line.payer_name + line.memo:
+        return "含有无法保存的控制字符"
+    return None
 
 
 def _record(rt: Runtime, kind: str, source: str, report: ImportReport) -> None:
@@ -108,7 +139,7 @@ def _amount(value: Any) -> Decimal:
 
 def import_contracts_file(rt: Runtime, path: str | Path, source: str = "import") -> ImportReport:
     """Contracts from a CSV/XLSX file (an ERP export when ``source`` is "erp")."""
-    return import_contract_rows(rt, read_rows(path, CONTRACT_COLUMNS), source, str(path))
+    return import_contract_rows(rt, _rows(path, CONTRACT_COLUMNS), source, str(path))
 
 
 def import_contract_rows(rt: Runtime, rows: Iterable[tuple[int, dict[str, Any]]], source: str,
@@ -131,6 +162,10 @@ def import_contract_rows(rt: Runtime, rows: Iterable[tuple[int, dict[str, Any]]]
                     raise ValueError(f"找不到客户「{row['customer']}」")
                 total, part = _amount(row["amount"]), _amount(row["instalment"])
                 seq, due = int(str(row["seq"]).strip().strip("第期")), _day(row["due_on"])
+                if not 0 < seq <= 1000:
+                    raise ValueError(f"期数「{row['seq']}」应为 1 到 1000")
+                if len(contract_no) > 64:
+                    raise ValueError("合同号超过 64 个字符")
                 owner = str(row["owner"] or "").strip() or customer.owner_userid
                 if owner not in members:
                     raise ValueError(f"负责人「{owner}」不是已登记的成员")
