@@ -143,6 +143,8 @@ DEFAULT_JOBS: dict[str, dict[str, Any]] = {
                       "doc": "alert managers about new hires three months below their protected target"},
     "erp_sync": {"cron": "0 1 * * *", "interval_s": 0, "enabled": True,
                  "doc": "pull contracts and instalments from the ERP API (when integrations.erp is enabled)"},
+    "note_reminders": {"cron": "0 9 * * *", "interval_s": 0, "enabled": True,
+                       "doc": "remind members of meeting-note action items due today"},
     "media_fetch": {"cron": "", "interval_s": 600, "enabled": True,
                     "doc": "retry downloading media whose download failed (WeCom keeps media 3 days)"},
 }
@@ -226,6 +228,7 @@ def _build_schema() -> list[Key]:
           "map of our fields to the API's: account=…,transaction_id=…,booked_on=…,amount=…,payer_name=…,memo=…"),
         k("integrations.bank", "items_field", str, "items", "the list of lines in each API page"),
         k("integrations.bank", "cursor_field", str, "next_cursor", "the next page's cursor in each API page"),
+        k("integrations.llm", "model", str, "", "model name sent to the OpenAI-compatible API"),
         k("payments", "contract_pattern", str, r"[A-Z]{1,6}-?[0-9]{4,}(?:-[0-9]+)*",
           "regex that finds a contract number in a bank memo"),
         k("payments", "credit_threshold", str, "BBB-", "ratings below this freeze unsigned opportunities"),

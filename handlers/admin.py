@@ -219,7 +219,9 @@ def set_name(ctx: Ctx, args: str) -> None:
 
 @command("审计", roles=ADMIN, example="审计 20", summary="查看最近的审计记录")
 def audit_log(ctx: Ctx, args: str) -> None:
-    n = int(args) if args.strip().isdigit() else 10
+    from handlers.common import small_int
+
+    n = small_int(args) or 10
     n = max(1, min(n, 50))
     rows = list(ctx.session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(n)))
     if not rows:

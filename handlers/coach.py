@@ -14,7 +14,7 @@ from bot.router import command
 from domain.coach import TalkTrack as DomainTrack
 from domain.coach import TrackSuggestion, WonCommunication, suggest_talk_tracks
 from domain.stages import stage_name
-from handlers.common import open_opportunities, resolve_customer
+from handlers.common import open_opportunities, resolve_customer, small_int
 from handlers.stages import resolve_stage_or_reply
 from storage.behaviour import TalkTrack
 from storage.sales import Customer, Opportunity, Visit
@@ -83,7 +83,8 @@ def library(ctx: Ctx, args: str) -> None:
         ctx.reply(M.COACH_ADDED.format(id=row.id, title=row.title))
     elif text.startswith("话术库 删除"):
         ref = args.strip().lstrip("#")
-        row = ctx.session.get(TalkTrack, int(ref)) if ref.isdigit() else None
+        number = small_int(ref)
+        row = ctx.session.get(TalkTrack, number) if number is not None else None
         if row is None:
             ctx.reply(M.COACH_NOT_FOUND.format(id=ref or "?"))
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -19,6 +20,13 @@ from storage.sales import Customer, Opportunity
 from storage.settings import get_setting
 
 MAX_CHOICES = 5
+_SMALL_INT = re.compile(r"^[0-9]{1,9}$")
+
+
+def small_int(text: str) -> int | None:
+    """An ASCII whole number a member typed (an id, a count), or None: no '²', nothing out of range."""
+    text = text.strip()
+    return int(text) if _SMALL_INT.match(text) else None
 
 
 def manager_map(session: Session) -> dict[str, str | None]:
@@ -46,8 +54,9 @@ def find_customers(session: Session, query: str) -> list[Customer]:
     q = query.strip()
     if not q:
         return []
-    if q.startswith("#") and q[1:].isdigit():
-        c = session.get(Customer, int(q[1:]))
+    if q.startswith("#"):
+        ref = small_int(q[1:])
+        c = session.get(Customer, ref) if ref is not None else None
         return [c] if c else []
     key = normalise_company_name(q)
     exact = list(session.scalars(select(Customer).where(or_(Customer.name == q, Customer.name_key == key,

@@ -20,7 +20,7 @@ from domain.incentives import DEAL_TYPE_LABELS
 from domain.money import AmountError, format_yuan, parse_amount
 from domain.points import confirmation_credit, redeem
 from handlers.admin import find_member
-from handlers.common import member_name, resolve_customer
+from handlers.common import member_name, resolve_customer, small_int
 from handlers.customers import profile_section
 from jobs.incentives import consume_payment_events, points_entries, standing, team_members
 from storage.incentives import CollaborationRequest, PointsLedgerRow, RedemptionItem, Target
@@ -136,15 +136,16 @@ def catalogue(ctx: Ctx, args: str) -> None:
             ctx.reply(M.ROLE_REQUIRED.format(command="兑换项 新增", roles="管理员", mine=ctx.roles_text))
             return
         words = args.split()
-        if len(words) != 2 or not words[1].isdigit() or int(words[1]) <= 0:
+        cost = small_int(words[1]) if len(words) == 2 else None
+        if cost is None or not 0 < cost <= 1_000_000:
             ctx.reply(M.CATALOGUE_USAGE)
             return
         if ctx.session.scalar(select(RedemptionItem).where(RedemptionItem.name == words[0])):
             ctx.reply(M.CATALOGUE_EXISTS.format(name=words[0]))
             return
-        ctx.session.add(RedemptionItem(name=words[0], points=int(words[1]), created_by=ctx.userid))
-        ctx.audit("add_redemption_item", words[0], points=int(words[1]))
-        ctx.reply(M.CATALOGUE_ADDED.format(name=words[0], points=int(words[1])))
+        ctx.session.add(RedemptionItem(name=words[0], points=cost, created_by=ctx.userid))
+        ctx.audit("add_redemption_item", words[0], points=cost)
+        ctx.reply(M.CATALOGUE_ADDED.format(name=words[0], points=cost))
         return
     items = list(ctx.session.scalars(select(RedemptionItem).order_by(RedemptionItem.points)))
     ctx.reply("\n".join([M.CATALOGUE_HEADER] + [f"• {i.name}：{i.points} 分" for i in items]) if items
@@ -178,6 +179,9 @@ def _month(ctx: Ctx) -> tuple[date, date]:
 
 @command("我的看板", roles=("rep",), example="我的看板", summary="积分、团队排名、KPI 进度、本月奖金")
 def my_board(ctx: Ctx, args: str) -> None:
+    if "rep" not in (ctx.member.roles or []):
+        ctx.reply(M.BOARD_REPS_ONLY)
+        return
     month, today = _month(ctx)
     team = team_members(ctx.session, ctx.member)
     standings = [standing(ctx.rt, ctx.session, m, month, today) for m in team]
@@ -207,16 +211,17 @@ def team_board_command(ctx: Ctx, args: str) -> None:
 @command("功能数", roles=("csm", "admin"), example="功能数 杭州云栖 20", summary="设置客户购买的功能数（健康分用）")
 def licensed_features(ctx: Ctx, args: str) -> None:
     words = args.split()
-    if len(words) < 2 or not words[-1].isdigit():
+    count = small_int(words[-1]) if len(words) >= 2 else None
+    if count is None or count > 100_000:
         ctx.reply(M.LICENSES_USAGE)
         return
     found = [c for c in ctx.session.scalars(select(Customer).where(Customer.name.contains(" ".join(words[:-1]))))]
     if len(found) != 1:
         ctx.reply(M.CUSTOMER_NOT_FOUND.format(query=" ".join(words[:-1])))
         return
-    found[0].licensed_features = int(words[-1])
-    ctx.audit("set_licensed_features", f"customer:{found[0].id}", n=int(words[-1]))
-    ctx.reply(M.LICENSES_SET.format(customer=found[0].name, n=int(words[-1])))
+    found[0].licensed_features = count
+    ctx.audit("set_licensed_features", f"customer:{found[0].id}", n=count)
+    ctx.reply(M.LICENSES_SET.format(customer=found[0].name, n=count))
 
 
 @command("冲销", roles=("finance",), example="冲销 6222-001 T20261209001", summary="撤销一笔已匹配的到账（奖金同步扣回）")

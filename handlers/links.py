@@ -14,7 +14,7 @@ from bot.context import Ctx
 from bot.router import command
 from domain import rules as R
 from domain.stages import stage_name
-from handlers.common import resolve_customer
+from handlers.common import resolve_customer, small_int
 from handlers.customers import profile_section
 from jobs.customer_events import active_rules, ensure_default_rule
 from storage.behaviour import CustomerEvent, LinkItem, TrackedLink, UpgradeRule
@@ -139,7 +139,8 @@ def rules_command(ctx: Ctx, args: str) -> None:
         ctx.reply(M.RULE_ADDED.format(id=row.id, text=canonical))
     elif text.startswith("规则 删除"):
         ref = args.strip().lstrip("#")
-        row = ctx.session.get(UpgradeRule, int(ref)) if ref.isdigit() else None
+        number = small_int(ref)
+        row = ctx.session.get(UpgradeRule, number) if number is not None else None
         if row is None or not row.active:
             ctx.reply(M.RULE_NOT_FOUND.format(id=ref or "?"))
             return

@@ -41,6 +41,7 @@ def load_jobs() -> dict[str, Job]:
         funnel_heatmap,
         incentives,
         media_fetch,
+        note_reminders,
         rejection_alert,
     )
 

@@ -1,3 +1,3 @@
 """Imports every module that defines tables, so Base.metadata is complete (migrations, tests)."""
 
-from storage import behaviour, incentives, models, payments, sales  # noqa: F401
+from storage import behaviour, copilot, incentives, models, payments, sales  # noqa: F401

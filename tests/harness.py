@@ -179,6 +179,7 @@ class Clock:
         import jobs.collection_reminders
         import jobs.forecast_snapshot
         import jobs.incentives
+        import jobs.note_reminders
 
-        for module in (jobs.collection_reminders, jobs.forecast_snapshot, jobs.incentives):
+        for module in (jobs.collection_reminders, jobs.forecast_snapshot, jobs.incentives, jobs.note_reminders):
             self.mp.setattr(module, "datetime", Frozen)
