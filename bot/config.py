@@ -371,13 +371,14 @@ def load_config(path: str | os.PathLike[str] | None = None,
     return Config(values, source)
 
 
-def _toml_value(value: Any) -> str:
+def toml_value(value: Any) -> str:
+    """A value written as TOML (strings quoted and escaped)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
     escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
 
@@ -397,5 +398,5 @@ def example_toml() -> str:
             lines += ["", f"[{key.section}]"]
             current = key.section
         lines.append(f"# {key.doc}{' (secret)' if key.secret else ''}")
-        lines.append(f"{key.name} = {_toml_value(key.default)}")
+        lines.append(f"{key.name} = {toml_value(key.default)}")
     return "\n".join(lines) + "\n"
