@@ -175,8 +175,8 @@ def _build_schema() -> list[Key]:
           "(WeCom gives up at 5 s)", check=_positive),
         k("wecom", "request_timeout_s", float, 10.0, "timeout of one WeCom API call", check=_positive),
         k("wecom", "duplicate_check_interval_s", int, 1800,
-          "WeCom's enable_duplicate_check window used on every send so a retried delivery is never shown "
-          "twice (at most 14400)", check=lambda v: None if 0 < v <= 14400 else "must be in 1..14400"),
+          "largest enable_duplicate_check window WeCom is asked for when a delivery is retried, so a message "
+          "it already accepted is not shown twice (at most 14400)", check=lambda v: None if 0 < v <= 14400 else "must be in 1..14400"),
         k("server", "public_base_url", str, "http://127.0.0.1:8000",
           "public URL of this server, used in tracked links and upload pages", check=_url),
         k("server", "host", str, "127.0.0.1", "address salesbot serve / demo listens on"),
