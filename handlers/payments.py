@@ -22,6 +22,7 @@ from domain.money import AmountError, format_yuan, parse_amount
 from domain.promises import Grade
 from domain.promises import Promise as DomainPromise
 from handlers.common import member_name, resolve_customer, scope
+from handlers.customers import profile_section
 from handlers.media import attachment_from_message
 from handlers.uploads import upload_link
 from storage.models import Member
@@ -335,3 +336,22 @@ def _accuracy(ctx: Ctx, month: str | None) -> None:
         return
     f, r, acc = accuracy_of(ctx.session, row)
     ctx.reply(M.ACCURACY_REPORT.format(month=month, f=f, r=r, accuracy=acc))
+
+
+@profile_section("应收与回款承诺")
+def payments_section(ctx: Ctx, customer: Customer) -> list[str]:
+    lines = []
+    today = ctx.now.date()
+    for contract in ctx.session.scalars(select(Contract).where(Contract.customer_id == customer.id)):
+        for r in ctx.session.scalars(select(Receivable).where(Receivable.contract_id == contract.id)
+                                     .order_by(Receivable.seq)):
+            due = r.collectible_on or r.due_on
+            state = (M.PROFILE_PAID if r.outstanding == 0 else
+                     M.PROFILE_OVERDUE.format(days=(today - due).days) if due < today else
+                     M.PROFILE_DUE.format(day=due.isoformat()))
+            lines.append(f"  · {contract.number} 第{r.seq}期 {format_yuan(r.amount)}，未收 {format_yuan(r.outstanding)}，{state}")
+    for p in ctx.session.scalars(select(Promise).where(Promise.customer_id == customer.id, Promise.kept.is_(None))
+                                 .order_by(Promise.promised_on)):
+        grade = domain_promise(p).grade
+        lines.append(f"  · 承诺 {p.promised_on.isoformat()} {format_yuan(p.amount)}（{GRADE_NAMES[grade]}）")
+    return lines

@@ -87,3 +87,26 @@ def test_the_bot_shows_the_demo_company(chat: Chat, rt: Runtime) -> None:
     forecast = chat.say("wanglei", "回款预测")
     assert forecast.startswith("回款预测（销售口径"), forecast
     assert "A ¥180,000.00" in forecast and "B ¥90,000.00" in forecast
+
+
+def test_health_check_on_the_demo_data_gives_twelve_items_and_a_radar_png(rt, chat):
+    from bot.emulator.seed import seed_demo
+
+    with rt.db.transaction() as s:
+        seed_demo(s)
+    from storage.models import Member
+
+    with rt.db.sessions() as s:
+        members = list(s.scalars(__import__("sqlalchemy").select(Member)))
+    for m in members:
+        chat.wecom.add_member(m.userid, m.name)
+    manager = next(m for m in members if "manager" in (m.roles or []))
+    chat.say(manager.userid, "体检")
+    image, text = chat.inbox(manager.userid)[-2:]
+    assert image.msgtype == "image" and chat.wecom.media[image.body["media_id"]][1].startswith(b"\x89PNG")
+    from domain.healthcheck import HealthItem
+
+    body = text.body["content"]
+    numbered = [line for line in body.splitlines() if line[:3].rstrip(".、 ").isdigit()]
+    assert len(numbered) == len(HealthItem) == 12
+    assert sum("无数据" not in line for line in numbered) >= 8  # the demo data feeds most of the items
