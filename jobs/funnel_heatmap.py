@@ -40,7 +40,7 @@ def team_heatmap(s: Session, manager: str, start: datetime,
 
 def funnel_text(heatmap: FunnelHeatmap) -> str:
     """The text beside the image: the week and the flagged cells with their suggestions."""
-    week = f"{heatmap.week_start:%m-%d}～{(heatmap.week_end - timedelta(days=1)):%m-%d}"
+    week = f"{heatmap.week_start:%m-%d}～{(heatmap.week_end - timedelta(seconds=1)):%m-%d}"
     lines = [M.FUNNEL_HEADER.format(week=week)]
     if heatmap.flagged:
         lines += [f"{c.rank}. {c.suggestion}" for c in heatmap.flagged]
