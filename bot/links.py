@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +31,7 @@ NOT_FOUND_PAGE = ("<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'
                   "<body style='font-family:sans-serif;margin:40px'><h2>链接不存在或已失效</h2>"
                   "<p>请联系发送链接给您的销售顾问获取新的链接。</p></body></html>")
 MAX_EVENT_BYTES = 64 * 1024
+TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_EVENT_ID = 100  # customer_events.external_id is "product:" + id, at most 128 characters
 MAX_ROW_ID = 2**63 - 1  # a BIGINT primary key
 
@@ -58,7 +60,7 @@ def _ip_hash(rt: Runtime, ip: str | None) -> str | None:
 @bp.get("/t/<token>")
 def follow(token: str) -> Response:
     rt = _rt()
-    if len(token) > 64:
+    if not TOKEN_RE.fullmatch(token):  # never ours (token_urlsafe); NUL would even upset PostgreSQL
         return Response(NOT_FOUND_PAGE, status=404, mimetype="text/html")
     ua = request.headers.get("User-Agent", "")
     with rt.db.transaction() as s:
