@@ -315,3 +315,7 @@ BOARD_REPS_ONLY = "「我的看板」是销售代表的个人看板；主管请�
 PROFILE_PAID = "已结清"
 PROFILE_OVERDUE = "已逾期 {days} 天"
 PROFILE_DUE = "{day} 可催款"
+THRESHOLDS_HEADER = "当前阈值："
+THRESHOLD_USAGE = "用法：阈值 信用 BBB- ｜ 阈值 拒绝率 30% ｜ 阈值 拒绝样本 5（不带参数查看当前值）"
+THRESHOLD_BAD = "「{text}」不是有效的{name}阈值。"
+THRESHOLD_SET = "已将{name}阈值设为 {value}。"

@@ -243,3 +243,47 @@ def _take(ctx: Ctx, opp: Opportunity, missing: list[Any]) -> str | None:
 
 dialogs.dialog(dialogs.Dialog(name="move_evidence", title="补齐推进证据", first="collect",
                               states={"collect": _collect_evidence}, timeout_s=24 * 3600))
+
+
+# ---- thresholds -------------------------------------------------------------------------------
+
+THRESHOLDS = {"信用": "payments.credit_threshold", "拒绝率": "alerts.rejection_share",
+              "拒绝样本": "alerts.rejection_min_submissions"}
+
+
+@command("阈值", roles=ADMIN, example="阈值 信用 BBB-", summary="查看或设置阈值（信用 / 拒绝率 / 拒绝样本）")
+def thresholds(ctx: Ctx, args: str) -> None:
+    from domain.credit import RatingError, parse_rating
+    from storage.settings import tunable
+
+    words = args.split()
+    if not words:
+        ctx.reply("\n".join([M.THRESHOLDS_HEADER] + [f"• {name}：{tunable(ctx.session, ctx.rt.config, key)}"
+                                                      for name, key in THRESHOLDS.items()]))
+        return
+    if len(words) != 2 or words[0] not in THRESHOLDS:
+        ctx.reply(M.THRESHOLD_USAGE)
+        return
+    key, text = THRESHOLDS[words[0]], words[1]
+    value: Any
+    try:
+        if words[0] == "信用":
+            value = parse_rating(text)
+        elif words[0] == "拒绝率":
+            value = float(text.rstrip("%")) / (100 if text.endswith("%") or float(text.rstrip("%")) > 1 else 1)
+            if not 0 < value < 1:
+                raise ValueError
+        else:
+            value = int(text)
+            if value <= 0:
+                raise ValueError
+    except RatingError as exc:
+        ctx.reply(str(exc))
+        return
+    except ValueError:
+        ctx.reply(M.THRESHOLD_BAD.format(text=text, name=words[0]))
+        return
+    before = tunable(ctx.session, ctx.rt.config, key)
+    set_setting(ctx.session, key, value, ctx.userid)
+    ctx.audit("set_threshold", key, before=before, after=value)
+    ctx.reply(M.THRESHOLD_SET.format(name=words[0], value=value))

@@ -17,6 +17,7 @@ from jobs.credit_check import latest_rating
 from storage.models import Member
 from storage.payments import Promise
 from storage.sales import Customer
+from storage.settings import tunable
 
 
 @command("压力测试", roles=("manager", "finance"), example="压力测试", summary="未来 90 天回款的三种情景与月底集中度")
@@ -26,7 +27,7 @@ def stress_test(ctx: Ctx, args: str) -> None:
     if owners is not None:
         q = q.where(Customer.owner_userid.in_(owners))
     names = {m.userid: m.name for m in ctx.session.scalars(select(Member))}
-    threshold = str(ctx.rt.config.get("payments.credit_threshold"))
+    threshold = str(tunable(ctx.session, ctx.rt.config, "payments.credit_threshold"))
     ratings: dict[int, bool] = {}
     payments = []
     for p, customer in ctx.session.execute(q).all():

@@ -20,6 +20,7 @@ from jobs.registry import job
 from storage.models import Member
 from storage.payments import CreditRating
 from storage.sales import Customer, Opportunity
+from storage.settings import tunable
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -41,7 +42,7 @@ def record_rating(rt: Runtime, s: Session, customer: Customer, rating: str, *, a
         return 0
     s.add(CreditRating(customer_id=customer.id, rating=rating, agency=agency, scale=scale, rated_on=rated_on,
                        source=source, entered_by=by))
-    threshold = str(rt.config.get("payments.credit_threshold"))
+    threshold = str(tunable(s, rt.config, "payments.credit_threshold"))
     if not crossed_below(previous, rating, threshold):
         return 0
     return freeze_customer(s, customer, previous, rating, threshold)

@@ -15,6 +15,7 @@ from domain.gates import rejection_alert
 from jobs.registry import job
 from storage.models import Member
 from storage.sales import Submission
+from storage.settings import tunable
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -25,10 +26,10 @@ def rejection_alert_job(rt: Runtime) -> str:
     tz = rt.config.tz
     today = datetime.now(tz).date()
     start = datetime.combine(today, time.min, tz)
-    threshold = float(rt.config.get("alerts.rejection_share"))
-    minimum = int(rt.config.get("alerts.rejection_min_submissions"))
     alerts = 0
     with rt.db.transaction() as s:
+        threshold = float(tunable(s, rt.config, "alerts.rejection_share"))
+        minimum = int(tunable(s, rt.config, "alerts.rejection_min_submissions"))
         rows = s.execute(select(Submission.team, Submission.accepted, Submission.missing)
                          .where(Submission.at >= start, Submission.at < start + timedelta(days=1))).all()
         by_team: dict[str, list[tuple[bool, list[str]]]] = {}

@@ -14,6 +14,12 @@ def get_setting(session: Session, key: str, default: Any = None) -> Any:
     return default if row is None else row.value
 
 
+def tunable(session: Session, config: Any, key: str) -> Any:
+    """A threshold admins may change by chat (stored under the config key), else the config value."""
+    row = session.get(Setting, key)
+    return config.get(key) if row is None else row.value
+
+
 def set_setting(session: Session, key: str, value: Any, by: str) -> None:
     row = session.get(Setting, key)
     if row is None:

@@ -286,3 +286,19 @@ def test_a_failed_media_download_is_retried_by_the_media_fetch_job(yunqi: Chat, 
     assert run_job(chat.rt, load_jobs()["media_fetch"], "m2") == "1 fetched, 0 still failing"
     att = one(chat.rt, Attachment, Attachment.kind == "image")
     assert one(chat.rt, Blob, Blob.id == att.blob_id).content == PNG
+
+
+def test_admin_changes_thresholds_by_chat_and_the_jobs_use_them(chat: Chat, rt, company):
+    assert "BBB-" in chat.say("admin", "阈值")
+    assert "已将信用阈值设为 A-" in chat.say("admin", "阈值 信用 a-")
+    assert "不是有效的拒绝率阈值" in chat.say("admin", "阈值 拒绝率 150%")
+    assert "0.5" in chat.say("admin", "阈值 拒绝率 50%")
+    from storage.settings import tunable
+
+    with rt.db.sessions() as s:
+        assert tunable(s, rt.config, "payments.credit_threshold") == "A-"
+        assert tunable(s, rt.config, "alerts.rejection_share") == 0.5
+    assert "仅限管理员" in chat.say("zhangsan", "阈值 信用 AAA")
+    chat.say("zhangsan", "新客户 杭州云栖科技有限公司")
+    chat.say("zhangsan", "新商机 杭州云栖 10万")
+    assert "已冻结 1 个" in chat.say("admin", "信用 杭州云栖 BBB")  # BBB is below the raised threshold A-
