@@ -1,0 +1,355 @@
+"""Jobs at scale on generated data (bench/jobs_data.py), on SQLite and PostgreSQL, each against a
+hand-written SQL baseline of the same aggregation, measured in the same run.
+
+Each job and each baseline runs in a fresh process (so its peak RSS is its own), the baseline first, on
+the same data; the job runs as the scheduler would (``run_job``). Jobs and their baselines:
+
+- stage rules (``customer_events``): process the pending events, then evaluate the upgrade rules (the
+  built-in one and ``竞品对比 点击>=2 且 登录>=1 则 报价谈判``) for every customer with an event in the last
+  90 days. Baseline: one SQL statement selecting the opportunities each rule moves.
+- funnel heatmap (``funnel_heatmap``): every manager's team heatmap of last week, rendered to PNG and
+  queued. Baseline: one SQL statement with LEAD() over the stage history → dwell per rep and stage.
+- bank matching (``bank_poll`` → ``match_pending``): match every new bank line. Baseline: SQL joining the
+  lines to contracts (number in the memo) and to customers (payer name) → the receivable each pays.
+- credit check (``credit_check``): ask the fake provider (bench/fake_credit.py, gunicorn on loopback) for
+  every customer with an open opportunity; store changes; freeze on a fall. Baseline: one SQL select, the
+  same HTTP requests through one keep-alive session, one bulk insert of the ratings (rolled back).
+- countdown pushes (``collection_reminders``). Baseline: SQL selecting the instalments whose reminder is
+  due today (countdown 7/3/1, due day, every 3rd day overdue).
+
+    python -m bench.jobs_bench [--backend sqlite|postgresql|both] [--scale 1.0] [--timeout 600]
+                               [--jobs customer_events,funnel_heatmap,…]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import bindparam, text
+
+from bench.common import (
+    PG_URL,
+    PY,
+    REDIS_URL,
+    ROOT,
+    config_from_env,
+    flush_redis,
+    free_port,
+    gunicorn_cmd,
+    print_machine,
+    process,
+    reset_postgres,
+    reset_sqlite,
+    salesbot_env,
+    table,
+)
+
+JOBS = ["funnel_heatmap", "customer_events", "collection_reminders", "credit_check", "bank_poll"]
+LABELS = {"customer_events": "stage rules (customer_events)", "funnel_heatmap": "funnel heatmap",
+          "bank_poll": "bank matching (match_pending)", "credit_check": "credit check",
+          "collection_reminders": "countdown pushes (collection_reminders)"}
+EXTRA_RULE = "竞品对比 点击>=2 且 登录>=1 则 报价谈判"
+STAGE_RANK_SQL = ("CASE o.stage WHEN 'lead' THEN 0 WHEN 'diagnosis' THEN 1 WHEN 'demo' THEN 2 "
+                  "WHEN 'solution_confirmed' THEN 3 WHEN 'negotiation' THEN 4 ELSE 5 END")
+
+
+# ---- the SQL baselines ------------------------------------------------------------------------------
+
+
+def _tz_params(*names: str) -> list[Any]:
+    from storage.types import TZDateTime
+
+    return [bindparam(n, type_=TZDateTime()) for n in names]
+
+
+def baseline_customer_events(rt: Any) -> int:
+    now = datetime.now(UTC)
+    sql = text(f"""
+        WITH recent AS (SELECT DISTINCT customer_id FROM customer_events WHERE occurred_at >= :since),
+        ev AS (SELECT e.customer_id, e.type, e.category, e.occurred_at FROM customer_events e
+               JOIN recent r ON r.customer_id = e.customer_id
+               WHERE e.type <> 'link_preview' AND e.occurred_at <= :now),
+        ft AS (SELECT customer_id, MIN(occurred_at) AS t FROM ev WHERE type = 'trial_requested' GROUP BY customer_id),
+        r1 AS (SELECT ft.customer_id FROM ft JOIN ev ON ev.customer_id = ft.customer_id AND ev.type = 'login'
+               AND ev.occurred_at > ft.t GROUP BY ft.customer_id HAVING COUNT(*) >= 3),
+        r2 AS (SELECT customer_id FROM ev GROUP BY customer_id
+               HAVING SUM(CASE WHEN type = 'link_click' AND category = 'competitor' THEN 1 ELSE 0 END) >= 2
+                  AND SUM(CASE WHEN type = 'login' THEN 1 ELSE 0 END) >= 1),
+        opp AS (SELECT o.id, o.customer_id, {STAGE_RANK_SQL} AS rank FROM opportunities o
+                JOIN recent r ON r.customer_id = o.customer_id
+                WHERE o.stage NOT IN ('won', 'lost') AND NOT o.frozen)
+        SELECT opp.id, CASE WHEN r2.customer_id IS NOT NULL AND opp.rank < 4 THEN 'negotiation'
+                            ELSE 'solution_confirmed' END AS target
+        FROM opp LEFT JOIN r1 ON r1.customer_id = opp.customer_id LEFT JOIN r2 ON r2.customer_id = opp.customer_id
+        WHERE ((r2.customer_id IS NOT NULL AND opp.rank < 4) OR (r1.customer_id IS NOT NULL AND opp.rank < 3))
+          AND NOT EXISTS (SELECT 1 FROM rule_firings f WHERE f.opportunity_id = opp.id)
+    """).bindparams(*_tz_params("since", "now"))  # noqa: S608  (constants only)
+    with rt.db.sessions() as s:
+        return len(s.execute(sql, {"since": now - timedelta(days=90), "now": now}).all())
+
+
+def baseline_funnel_heatmap(rt: Any) -> int:
+    from domain.funnel import previous_week
+
+    start, end = previous_week(datetime.now(rt.config.tz), rt.config.tz)
+    if rt.db.is_postgres:
+        dwell = "EXTRACT(EPOCH FROM (LEAST(COALESCE(left_at, :end), :end) - GREATEST(entered, :start)))"
+        longest = "EXTRACT(EPOCH FROM (COALESCE(left_at, :end) - entered))"
+    else:
+        dwell = "(julianday(MIN(COALESCE(left_at, :end), :end)) - julianday(MAX(entered, :start))) * 86400"
+        longest = "(julianday(COALESCE(left_at, :end)) - julianday(entered)) * 86400"
+    sql = text(f"""
+        WITH sc AS (SELECT o.owner_userid AS rep, s.to_stage AS stage, s.at AS entered,
+                           LEAD(s.at) OVER (PARTITION BY s.opportunity_id ORDER BY s.at, s.id) AS left_at
+                    FROM stage_changes s JOIN opportunities o ON o.id = s.opportunity_id
+                    JOIN members m ON m.userid = o.owner_userid AND m.active AND m.manager_userid IS NOT NULL
+                    WHERE s.at < :end)
+        SELECT rep, stage, COUNT(*) AS n, SUM({dwell}) AS dwell_s, MAX({longest}) AS longest_s
+        FROM sc WHERE left_at IS NULL OR left_at >= :start GROUP BY rep, stage
+    """).bindparams(*_tz_params("start", "end"))  # noqa: S608
+    with rt.db.sessions() as s:
+        return len(s.execute(sql, {"start": start, "end": end}).all())
+
+
+def baseline_bank_poll(rt: Any) -> int:
+    pattern = str(rt.config.get("payments.contract_pattern"))
+    if rt.db.is_postgres:
+        number = "substring(b.memo from :pattern)"
+        payer_key = "regexp_replace(b.payer_name, '(股份有限公司|有限责任公司|有限公司)$', '')"
+        near = "ABS(r.due_on - b.booked_on) <= 60"
+        step1_pick = ("JOIN LATERAL (SELECT r.id FROM receivables r WHERE r.contract_id = c.id AND r.outstanding > 0 "
+                      "ORDER BY r.due_on, r.id LIMIT 1) r ON true")
+    else:
+        number = "contract_no(b.memo)"
+        payer_key = "replace(b.payer_name, '有限公司', '')"
+        near = "ABS(julianday(r.due_on) - julianday(b.booked_on)) <= 60"
+        step1_pick = ("JOIN receivables r ON r.id = (SELECT r2.id FROM receivables r2 WHERE r2.contract_id = c.id "
+                      "AND CAST(r2.outstanding AS NUMERIC) > 0 ORDER BY r2.due_on, r2.id LIMIT 1)")
+    sql = text(f"""
+        SELECT b.id, r.id FROM bank_lines b JOIN contracts c ON c.number = {number} {step1_pick}
+        WHERE b.status = 'new'
+        UNION ALL
+        SELECT b.id, MIN(r.id) FROM bank_lines b
+        JOIN customers cu ON cu.name_key = {payer_key}
+        JOIN contracts c ON c.customer_id = cu.id
+        JOIN receivables r ON r.contract_id = c.id AND r.outstanding = b.amount AND {near}
+        WHERE b.status = 'new' AND {number} IS NULL AND b.payer_name <> ''
+        GROUP BY b.id HAVING COUNT(*) = 1
+    """)  # noqa: S608
+    with rt.db.engine.connect() as conn:
+        if not rt.db.is_postgres:
+            import re
+
+            rx = re.compile(pattern)
+            raw = conn.connection.driver_connection
+            raw.create_function("contract_no", 1, lambda m: (rx.search(m or "") or [None])[0],  # type: ignore[union-attr]
+                                deterministic=True)
+        return len(conn.execute(sql, {"pattern": pattern}).all())
+
+
+def baseline_collection_reminders(rt: Any) -> int:
+    """Per unpaid invoiced instalment, the key of its latest planned push (domain/invoicing.py's plan),
+    unless the outbox already has it."""
+    today = datetime.now(rt.config.tz).date()
+    if rt.db.is_postgres:
+        day = "to_char(r.collectible_on, 'YYYY-MM-DD')"
+        late = "(CAST(:today AS date) - r.collectible_on)"
+        before = "(r.collectible_on - {n} <= CAST(:today AS date) AND r.collectible_on - {n} > r.invoiced_on)"
+        positive, invoiced = "r.outstanding > 0", "r.invoiced_on <= CAST(:today AS date)"
+        key = "'collect:' || r.id || ':' || k.key"
+    else:
+        day = "r.collectible_on"
+        late = "CAST(julianday(:today) - julianday(r.collectible_on) AS INTEGER)"
+        before = ("(date(r.collectible_on, '-{n} day') <= :today "
+                  "AND date(r.collectible_on, '-{n} day') > r.invoiced_on)")
+        positive, invoiced = "CAST(r.outstanding AS NUMERIC) > 0", "r.invoiced_on <= :today"
+        key = "'collect:' || r.id || ':' || k.key"
+    sql = text(f"""
+        WITH k AS (
+          SELECT r.id, CASE
+            WHEN {late} >= 3 THEN 'overdue-' || ({late} / 3 * 3) || '@' || {day}
+            WHEN {late} >= 0 AND r.collectible_on > r.invoiced_on THEN 'due@' || {day}
+            WHEN {before.format(n=1)} THEN 'countdown-1@' || {day}
+            WHEN {before.format(n=3)} THEN 'countdown-3@' || {day}
+            WHEN {before.format(n=7)} THEN 'countdown-7@' || {day}
+            ELSE 'invoiced@' || {day} END AS key
+          FROM receivables r
+          WHERE r.invoiced_on IS NOT NULL AND r.collectible_on IS NOT NULL AND {positive} AND {invoiced})
+        SELECT r.id, c.owner_userid, k.key FROM k JOIN receivables r ON r.id = k.id
+        JOIN contracts c ON c.id = r.contract_id
+        LEFT JOIN outbox o ON o.dedup_key = {key}
+        WHERE o.id IS NULL
+    """)  # noqa: S608
+    with rt.db.sessions() as s:
+        return len(s.execute(sql, {"today": today}).all())
+
+
+def baseline_credit_check(rt: Any) -> int:
+    import requests
+
+    settings = rt.config.section("integrations.credit")
+    with rt.db.sessions() as s:
+        rows = s.execute(text("SELECT DISTINCT c.id, c.credit_code, c.name FROM opportunities o "
+                              "JOIN customers c ON c.id = o.customer_id WHERE o.stage NOT IN ('won', 'lost')")).all()
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {settings.get('key', '')}"
+    ratings = []
+    for cid, code, name in rows:
+        body = http.get(str(settings["base_url"]), params={"credit_code": code} if code else {"name": name},
+                        timeout=15).json()
+        ratings.append({"customer_id": cid, "rating": body["rating"], "agency": body["agency"],
+                        "scale": body["scale"], "rated_on": body["rated_on"]})
+    with rt.db.engine.connect() as conn:
+        trans = conn.begin()
+        conn.execute(text("INSERT INTO credit_ratings (customer_id, rating, agency, scale, rated_on, source, created_at) "
+                          "VALUES (:customer_id, :rating, :agency, :scale, :rated_on, 'provider', CURRENT_TIMESTAMP)"),
+                     [{**r, "rated_on": datetime.fromisoformat(r["rated_on"]).date()} for r in ratings])
+        trans.rollback()
+    return len(ratings)
+
+
+BASELINES = {"customer_events": baseline_customer_events, "funnel_heatmap": baseline_funnel_heatmap,
+             "bank_poll": baseline_bank_poll, "credit_check": baseline_credit_check,
+             "collection_reminders": baseline_collection_reminders}
+
+
+# ---- one measurement in a child process --------------------------------------------------------------
+
+
+def child(what: str, job: str, env: dict[str, str]) -> None:
+    from bot.app import load_handlers
+    from bot.runtime import build_runtime
+    from jobs.registry import load_jobs
+    from jobs.scheduler import run_job
+
+    load_handlers()
+    rt = build_runtime(config_from_env(env))
+    started = time.perf_counter()
+    if what == "baseline":
+        result: Any = BASELINES[job](rt)
+    else:
+        result = run_job(rt, load_jobs()[job], f"bench-{time.time_ns()}", owner="bench")
+    seconds = time.perf_counter() - started
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps({"seconds": seconds, "rss_mb": rss_mb, "result": result}, ensure_ascii=False),
+          flush=True)
+
+
+def measure(what: str, job: str, env: dict[str, str], timeout: float) -> dict[str, Any]:
+    cmd = [PY, "-m", "bench.jobs_bench", "child", what, job]
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # noqa: S603
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return {"seconds": None, "timeout": timeout, "wall": time.perf_counter() - started}
+    line = next((x for x in out.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"{what} {job} failed:\n{err[-3000:]}")
+    return json.loads(line[len("RESULT "):])
+
+
+def progress(env: dict[str, str], job: str) -> str:
+    """What a job that ran out of time got done (to extrapolate)."""
+    from storage.db import Database
+
+    db = Database(env["SALESBOT_DATABASE_URL"])
+    queries = {"bank_poll": "SELECT COUNT(*) FROM bank_lines WHERE status <> 'new'",
+               "customer_events": "SELECT COUNT(*) FROM customer_events WHERE processed_at IS NULL",
+               "credit_check": "SELECT COUNT(DISTINCT customer_id) FROM credit_ratings",
+               "collection_reminders": "SELECT COUNT(*) FROM outbox WHERE dedup_key LIKE 'collect:%'",
+               "funnel_heatmap": "SELECT COUNT(*) FROM outbox WHERE dedup_key LIKE 'funnel:%'"}
+    with db.engine.connect() as conn:
+        n = conn.execute(text(queries[job])).scalar()
+    db.dispose()
+    return {"bank_poll": f"{n} lines decided", "customer_events": f"{n} events still pending",
+            "credit_check": f"{n} customers rated", "collection_reminders": f"{n} reminders queued",
+            "funnel_heatmap": f"{n} managers' heatmaps queued"}[job]
+
+
+def prepare(backend: str, scale: float, workdir: Path) -> str:
+    from bench.jobs_data import generate
+    from storage.behaviour import UpgradeRule
+    from storage.db import Database
+
+    url = reset_sqlite(workdir / "jobs.db") if backend == "sqlite" else (reset_postgres(PG_URL) or PG_URL)
+    db = Database(url)
+    started = time.perf_counter()
+    sizes = generate(db.engine, scale)
+    with db.transaction() as s:
+        s.add(UpgradeRule(text=EXTRA_RULE, target="negotiation", created_by="admin"))
+    db.dispose()
+    print(f"  data: {sizes} — generated in {time.perf_counter() - started:.0f} s", flush=True)
+    return url
+
+
+def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> list[list[str]]:
+    print(f"{backend}:", flush=True)
+    url = prepare(backend, args.scale, workdir)
+    flush_redis(REDIS_URL)
+    port = free_port()
+    env = salesbot_env(url, REDIS_URL, SALESBOT_INTEGRATIONS_CREDIT_ENABLED="true",
+                       SALESBOT_INTEGRATIONS_CREDIT_BASE_URL=f"http://127.0.0.1:{port}/",
+                       SALESBOT_INTEGRATIONS_CREDIT_KEY="bench-key")
+    rows = []
+    with process(gunicorn_cmd("bench.fake_credit:app", port, 1, 8), env=env, port=port,
+                 log=workdir / "fake_credit.log"):
+        runs = [(j, LABELS[j]) for j in JOBS if j in args.jobs]
+        if "customer_events" in args.jobs:  # the 5-minute job's steady state: nothing new to move
+            at = runs.index(("customer_events", LABELS["customer_events"])) + 1
+            runs.insert(at, ("customer_events", "stage rules, next run (evaluation only)"))
+        for job, label in runs:
+            base = measure("baseline", job, env, args.timeout)
+            res = measure("job", job, env, args.timeout)
+            if res["seconds"] is None:
+                job_s = f"> {args.timeout:.0f} s ({progress(env, job)})"
+                ratio, verdict = "—", "over 30 s"
+            else:
+                job_s = f"{res['seconds']:.1f} s"
+                ratio_v = res["seconds"] / base["seconds"] if base["seconds"] else float("inf")
+                ratio = f"{ratio_v:.1f}×"
+                verdict = "ok" if ratio_v <= 3 and res["seconds"] < 30 else (
+                    "over 3× baseline" if res["seconds"] < 30 else "over 30 s")
+            rss = f"{res.get('rss_mb', 0):.0f} / {base['rss_mb']:.0f} MB" if res["seconds"] is not None else \
+                f"— / {base['rss_mb']:.0f} MB"
+            print(f"  {label}: job {job_s} → {res.get('result')!r}; baseline {base['seconds']:.2f} s "
+                  f"({base['result']} rows); {ratio}; peak RSS job/baseline {rss}", flush=True)
+            rows.append([backend, label, job_s, f"{base['seconds']:.2f} s", ratio, rss, verdict])
+    return rows
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "child":
+        child(sys.argv[2], sys.argv[3], dict(os.environ))
+        return
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--timeout", type=float, default=600, help="seconds before a job or baseline is stopped")
+    ap.add_argument("--jobs", default=",".join(JOBS))
+    args = ap.parse_args()
+    args.jobs = args.jobs.split(",")
+    print_machine()
+    workdir = Path(tempfile.mkdtemp(prefix="salesbot-jobs-bench-"))
+    rows: list[list[str]] = []
+    for backend in (["sqlite", "postgresql"] if args.backend == "both" else [args.backend]):
+        rows += run_backend(backend, args, workdir)
+    print()
+    print(table(rows, ["backend", "job", "job time", "SQL baseline", "ratio", "peak RSS job / baseline", "goal"]))
+    print("goal: each job ≤ 3 × its baseline and under 30 s")
+
+
+if __name__ == "__main__":
+    main()
