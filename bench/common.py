@@ -132,7 +132,7 @@ def process(cmd: Sequence[str], env: dict[str, str] | None = None, log: Path | N
             port: int | None = None) -> Iterator[subprocess.Popen[Any]]:
     """Run ``cmd`` in its own process group; stop it (SIGTERM, then SIGKILL) on exit."""
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
-    proc = subprocess.Popen(list(cmd), env=env,  # noqa: S603 stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+    proc = subprocess.Popen(list(cmd), env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,  # noqa: S603
                             start_new_session=True)
     try:
         if port is not None:
