@@ -85,28 +85,33 @@ def credited_amount(deal_type: DealType, amount: Decimal, customer_health: Decim
 
 
 @dataclass(frozen=True)
-class Targets:
-    """A member's monthly targets per track, in yuan."""
+class TrackAmounts:
+    """An amount per track (新签 / 续费 / 增购), in yuan."""
 
     new: Decimal = Decimal(0)
     renewal: Decimal = Decimal(0)
     upsell: Decimal = Decimal(0)
 
     def of(self, deal_type: DealType) -> Decimal:
-        """The target of one track."""
+        """The amount of one track."""
         return {DealType.NEW: self.new, DealType.RENEWAL: self.renewal, DealType.UPSELL: self.upsell}[
             deal_type
         ]
 
     @property
     def weighted(self) -> Decimal:
-        """0.5 × new_t + 0.3 × renewal_t + 0.2 × upsell_t."""
+        """0.5 × new + 0.3 × renewal + 0.2 × upsell."""
         return sum((TRACK_WEIGHTS[t] * self.of(t) for t in DealType), Decimal(0))
 
     @property
     def total(self) -> Decimal:
-        """new_t + renewal_t + upsell_t (the money target new-hire protection scales)."""
+        """new + renewal + upsell."""
         return self.new + self.renewal + self.upsell
+
+
+@dataclass(frozen=True)
+class Targets(TrackAmounts):
+    """A member's monthly targets per track (the total is what new-hire protection scales)."""
 
     def scaled(self, factor: Decimal) -> Targets:
         """Every track × factor."""
@@ -123,28 +128,8 @@ class SignedDeal:
 
 
 @dataclass(frozen=True)
-class Attainment:
+class Attainment(TrackAmounts):
     """Credited amounts per track: renewal is renewal′ (at-risk renewals × 0.7)."""
-
-    new: Decimal = Decimal(0)
-    renewal: Decimal = Decimal(0)
-    upsell: Decimal = Decimal(0)
-
-    def of(self, deal_type: DealType) -> Decimal:
-        """The credited amount of one track."""
-        return {DealType.NEW: self.new, DealType.RENEWAL: self.renewal, DealType.UPSELL: self.upsell}[
-            deal_type
-        ]
-
-    @property
-    def weighted(self) -> Decimal:
-        """0.5 × new + 0.3 × renewal′ + 0.2 × upsell."""
-        return sum((TRACK_WEIGHTS[t] * self.of(t) for t in DealType), Decimal(0))
-
-    @property
-    def total(self) -> Decimal:
-        """new + renewal′ + upsell (compared with the new-hire protected target)."""
-        return self.new + self.renewal + self.upsell
 
 
 def attainment(deals: Iterable[SignedDeal]) -> Attainment:
