@@ -42,3 +42,4 @@ def setup_logging(level: str = "INFO", json_lines: bool = True) -> None:
     # requests' URLs carry the access_token in the query string: keep urllib3 quiet
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     logging.getLogger("wechatpy").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
