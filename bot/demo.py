@@ -182,6 +182,9 @@ class Demo:
             self.echo("seeded the demo company: " + ", ".join(f"{n} {k}" for k, n in added.items() if n))
         else:
             self.echo("kept the existing demo data (use --reset to start over)")
+        from jobs.incentives import health_scores
+
+        health_scores(rt)  # the profile shows each customer's health from the start, not after 02:00
         self.app = create_app(runtime=rt)
         self.server.set_app(self.app)
         deliverer = Deliverer(rt, owner="demo")

@@ -47,6 +47,15 @@ def page() -> Response:
     return resp
 
 
+@bp.get("/static/cjk-font")
+def cjk_font() -> Response:
+    """The CJK font the charts use, offered to the console page for browsers without one."""
+    from domain.fonts import cjk_font_path
+
+    path = cjk_font_path()
+    return send_from_directory(path.parent, path.name, max_age=86400)
+
+
 @bp.get("/api/state")
 def state() -> Response:
     emu = emulator()
