@@ -234,15 +234,29 @@ def child(what: str, job: str, env: dict[str, str]) -> None:
 
     load_handlers()
     rt = build_runtime(config_from_env(env))
+    job, _, flag = job.partition("+")
+    if flag == "norender":
+        import jobs.funnel_heatmap
+
+        jobs.funnel_heatmap.render_heatmap_png = lambda *a, **k: b"\x89PNG stub"  # type: ignore[assignment]
     started = time.perf_counter()
     if what == "baseline":
         result: Any = BASELINES[job](rt)
     else:
         result = run_job(rt, load_jobs()[job], f"bench-{time.time_ns()}", owner="bench")
     seconds = time.perf_counter() - started
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = peak_rss_mb()
     print("RESULT " + json.dumps({"seconds": seconds, "rss_mb": rss_mb, "result": result}, ensure_ascii=False),
           flush=True)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (VmHWM; ru_maxrss would include the parent's from before exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(what: str, job: str, env: dict[str, str], timeout: float) -> dict[str, Any]:
@@ -266,6 +280,7 @@ def progress(env: dict[str, str], job: str) -> str:
     from storage.db import Database
 
     db = Database(env["SALESBOT_DATABASE_URL"])
+    job = job.partition("+")[0]
     queries = {"bank_poll": "SELECT COUNT(*) FROM bank_lines WHERE status <> 'new'",
                "customer_events": "SELECT COUNT(*) FROM customer_events WHERE processed_at IS NULL",
                "credit_check": "SELECT COUNT(DISTINCT customer_id) FROM credit_ratings",
@@ -310,6 +325,9 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> list[l
         if "customer_events" in args.jobs:  # the 5-minute job's steady state: nothing new to move
             at = runs.index(("customer_events", LABELS["customer_events"])) + 1
             runs.insert(at, ("customer_events", "stage rules, next run (evaluation only)"))
+        if "funnel_heatmap" in args.jobs:  # what the aggregation costs without matplotlib
+            at = runs.index(("funnel_heatmap", LABELS["funnel_heatmap"])) + 1
+            runs.insert(at, ("funnel_heatmap+norender", "funnel heatmap, aggregation only (PNG stubbed)"))
         for job, label in runs:
             base = measure("baseline", job, env, args.timeout)
             res = measure("job", job, env, args.timeout)

@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +64,26 @@ def enqueue(session: Session, recipient: str, out: Out, *, dedup_key: str | None
         exists = session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup_key))
         if exists is not None:
             return []
+    new, rows = _build(recipient, out, dedup_key, not_before)
+    if dedup_key is None:
+        session.add_all(new)
+        session.flush()
+        return rows
+    # Another transaction may be adding the same key right now: insert under a savepoint so losing
+    # that race costs only these rows, not the caller's whole transaction.
+    try:
+        with session.begin_nested():
+            session.add_all(new)
+    except IntegrityError:
+        if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup_key)) is None:
+            raise
+        return []
+    return rows
+
+
+def _build(recipient: str, out: Out, dedup_key: str | None,
+           not_before: datetime | None) -> tuple[list[Any], list[OutboxMessage]]:
+    """The objects ``enqueue`` adds (a card's row first) and, among them, the outbox rows."""
     if isinstance(out, CardUpdate):
         raise TypeError("a CardUpdate answers a click; use enqueue_card_update")
     new: list[Any] = []
@@ -82,20 +102,32 @@ def enqueue(session: Session, recipient: str, out: Out, *, dedup_key: str | None
         rows.append(OutboxMessage(recipient=recipient, msgtype=msgtype, body=body, dedup_key=key,
                                   card_task_id=task_id, next_attempt_at=not_before or utcnow()))
     new += rows
-    if dedup_key is None:
-        session.add_all(new)
-        session.flush()
-        return rows
-    # Another transaction may be adding the same key right now: insert under a savepoint so losing
-    # that race costs only these rows, not the caller's whole transaction.
+    return new, rows
+
+
+def enqueue_many(session: Session, items: Sequence[tuple[str, Out, str]]) -> int:
+    """``enqueue`` for many keyed notifications at once (a job pushing thousands): one query per thousand
+    keys finds those already queued, one savepoint inserts the rest. Should a concurrent run take one of
+    the keys meanwhile, it falls back to ``enqueue`` one by one. Returns how many notifications were added.
+    """
+    keys = [key for _, _, key in items]
+    queued: set[str | None] = set()
+    for i in range(0, len(keys), 1000):
+        queued.update(session.scalars(select(OutboxMessage.dedup_key)
+                                      .where(OutboxMessage.dedup_key.in_(keys[i:i + 1000]))))
+    todo: dict[str, tuple[str, Out]] = {}
+    for recipient, out, key in items:
+        if key not in queued and key not in todo:
+            todo[key] = (recipient, out)
+    new: list[Any] = []
+    for key, (recipient, out) in todo.items():
+        new += _build(recipient, out, key, None)[0]
     try:
         with session.begin_nested():
             session.add_all(new)
     except IntegrityError:
-        if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == dedup_key)) is None:
-            raise
-        return []
-    return rows
+        return sum(1 for key, (recipient, out) in todo.items() if enqueue(session, recipient, out, dedup_key=key))
+    return len(todo)
 
 
 def enqueue_card_update(session: Session, card: CardRow, response_code: str, replace_name: str) -> None:

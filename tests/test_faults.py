@@ -413,3 +413,20 @@ def test_customer_events_job_killed_half_way_rerun_moves_and_reminds_once(chat: 
     moved = [m for m in wecom.inbox("zhangsan") if "方案确认" in m.body.get("content", "")]
     assert len(trial) == 6 and len(moved) == 6  # one reminder and one move notice per customer
     assert len([m for m in wecom.inbox("wangwu") if m.msgtype == "template_card"]) == 6  # the manager's cards
+
+
+def test_bulk_enqueue_of_keyed_pushes_is_idempotent_like_enqueue(rt, wecom, company):
+    """What the chunked jobs use (bot.outbox.enqueue_many): keys already queued — by an earlier, crashed
+    run or by ``enqueue`` — are skipped, a key twice in one batch is queued once, a rerun adds nothing."""
+    from bot.outbox import enqueue_many
+
+    with rt.db.transaction() as s:
+        enqueue(s, "zhangsan", Text("已在队列"), dedup_key="k:0")
+    items = [("zhangsan", Text(f"批量 {i}"), f"k:{i}") for i in range(5)] + [("lisi", Text("重复键"), "k:3")]
+    with rt.db.transaction() as s:
+        assert enqueue_many(s, items) == 4
+    with rt.db.transaction() as s:
+        assert enqueue_many(s, items) == 0
+    assert count(rt, OutboxMessage) == 5
+    with rt.db.sessions() as s:
+        assert sorted(s.scalars(select(OutboxMessage.dedup_key))) == [f"k:{i}" for i in range(5)]
