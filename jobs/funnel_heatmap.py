@@ -16,17 +16,20 @@ from domain.funnel_chart import render_heatmap_png
 from domain.org import team_of
 from jobs.registry import job
 from storage.funnel_queries import stage_intervals
-from storage.models import Member
+from storage.models import Member, OutboxMessage
 from storage.settings import get_setting
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 
-def team_heatmap(s: Session, manager: str, start: datetime,
-                 slas: dict[str, int] | None = None) -> tuple[FunnelHeatmap, bytes] | None:
-    """The heatmap and its PNG for the reps in ``manager``'s team, or None without reps."""
-    members = {m.userid: m for m in s.scalars(select(Member).where(Member.active.is_(True)))}
+def team_heatmap(s: Session, manager: str, start: datetime, slas: dict[str, int] | None = None,
+                 members: dict[str, Member] | None = None) -> tuple[FunnelHeatmap, bytes] | None:
+    """The heatmap and its PNG for the reps in ``manager``'s team, or None without reps.
+
+    ``members`` (active members by userid) saves reloading them when called for every manager."""
+    if members is None:
+        members = {m.userid: m for m in s.scalars(select(Member).where(Member.active.is_(True)))}
     team = team_of({u: m.manager_userid for u, m in members.items()}, manager)
     reps = sorted(u for u in team if "rep" in (members[u].roles or []))
     if not reps:
@@ -55,14 +58,16 @@ def funnel_heatmap_job(rt: Runtime) -> str:
     sent = 0
     with rt.db.transaction() as s:
         custom = get_setting(s, "stage_sla", {}) or {}
-        managers = [m.userid for m in s.scalars(select(Member).where(Member.active.is_(True)))
-                    if "manager" in (m.roles or [])]
+        members = {m.userid: m for m in s.scalars(select(Member).where(Member.active.is_(True)))}
+        managers = [u for u, m in members.items() if "manager" in (m.roles or [])]
         for manager in managers:
-            result = team_heatmap(s, manager, start, {k: int(v) for k, v in custom.items()} or None)
+            key = f"funnel:{manager}:{start.date().isoformat()}"
+            if s.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == key)) is not None:
+                continue  # this week's was sent already (a rerun): do not draw it again
+            result = team_heatmap(s, manager, start, {k: int(v) for k, v in custom.items()} or None, members)
             if result is None:
                 continue
             heatmap, png = result
-            key = f"funnel:{manager}:{start.date().isoformat()}"
             if enqueue(s, manager, Image(png, "funnel.png"), dedup_key=key):
                 enqueue(s, manager, Text(funnel_text(heatmap)), dedup_key=key + ":text")
                 sent += 1
