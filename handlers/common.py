@@ -105,11 +105,12 @@ def resolve_customer(ctx: Ctx, query: str, redo: str) -> Customer | None:
 def _pick(ctx: Ctx, data: dict[str, Any]) -> str:
     text = ctx.msg.text
     ids: list[int] = data["ids"]
-    if not text.isdigit() or not 1 <= int(text) <= len(ids):
+    choice = small_int(text)
+    if choice is None or not 1 <= choice <= len(ids):
         ctx.reply(M.CUSTOMER_CHOOSE_AGAIN.format(n=len(ids)))
         return "pick"
     dialogs.DialogStore(ctx.rt.redis).clear(ctx.userid)
-    found = router.match(data["redo"].format(customer=f"#{ids[int(text) - 1]}"))
+    found = router.match(data["redo"].format(customer=f"#{ids[choice - 1]}"))
     if found is not None:
         cmd, args = found
         cmd.handler(ctx, args)

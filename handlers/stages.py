@@ -21,7 +21,7 @@ from domain.gates import (
 )
 from domain.money import AmountError, parse_amount
 from domain.stages import DEFAULT_PIPELINE, resolve_stage, stage_name
-from handlers.common import gate_config, open_opportunities, resolve_customer, sla_days
+from handlers.common import gate_config, open_opportunities, resolve_customer, sla_days, small_int
 from handlers.media import attachment_from_message
 from handlers.pipeline import add_evidence, attempt_move, complete_pending, missing_for
 from handlers.uploads import upload_link
@@ -92,13 +92,13 @@ def set_gate(ctx: Ctx, args: str) -> None:
 @command("时限", roles=ADMIN, example="时限 方案演示 10", summary="设置阶段停留时限（天）")
 def set_sla(ctx: Ctx, args: str) -> None:
     words = args.split()
-    if len(words) != 2 or not words[1].rstrip("天").isdigit():
+    days = small_int(words[1].rstrip("天")) if len(words) == 2 else None
+    if days is None or not 0 < days <= 3650:
         ctx.reply(M.SLA_USAGE)
         return
     stage = resolve_stage_or_reply(ctx, words[0])
     if stage is None:
         return
-    days = int(words[1].rstrip("天"))
     custom = dict(get_setting(ctx.session, "stage_sla", {}) or {})
     before = custom.get(stage)
     custom[stage] = days
