@@ -13,6 +13,15 @@ from bot.runtime import Runtime, build_runtime
 
 log = logging.getLogger(__name__)
 
+# Every app's background executor, so a test (or an embedding program) can wait for them to finish.
+EXECUTORS: list[ThreadPoolExecutor] = []
+
+
+def drain_background_work() -> None:
+    """Wait for work submitted after responses (slow handlers, event processing) and stop the executors."""
+    while EXECUTORS:
+        EXECUTORS.pop().shutdown(wait=True)
+
 
 def load_handlers() -> None:
     """Import every handler module so their commands, dialogs and card actions register."""
@@ -46,7 +55,9 @@ def create_app(config: Config | None = None, *, runtime: Runtime | None = None) 
     app = Flask("salesbot")
     app.config["MAX_CONTENT_LENGTH"] = max(int(config.get("wecom.max_body_bytes")), 25 * 1024 * 1024)
     app.extensions["salesbot"] = runtime
-    app.extensions["salesbot.executor"] = ThreadPoolExecutor(max_workers=16, thread_name_prefix="handler")
+    executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="handler")
+    EXECUTORS.append(executor)
+    app.extensions["salesbot.executor"] = executor
 
     from bot.callback import bp as callback_bp
 

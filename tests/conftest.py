@@ -57,15 +57,41 @@ def _pg_migrated() -> Iterator[str]:
     yield PG_URL
 
 
+@pytest.fixture(autouse=True)
+def _no_background_work_leaks_into_the_next_test() -> Iterator[None]:
+    yield
+    from bot.app import drain_background_work
+
+    drain_background_work()
+
+
+def _truncate(url: str) -> None:
+    """Empty every table; retried, since a lock held by a test's last moments can deadlock a TRUNCATE."""
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    try:
+        for attempt in range(5):
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+                return
+            except OperationalError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.5)
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture
 def db_url(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> str:
     if PG_URL:
         url = request.getfixturevalue("_pg_migrated")
-        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        with engine.begin() as conn:
-            conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        engine.dispose()
+        _truncate(url)
         return url
     template = _sqlite_template(tmp_path_factory.getbasetemp())
     target = tmp_path / "salesbot.db"
