@@ -146,7 +146,8 @@ class JobRun(Base):
     """One run of a scheduled job; unique per schedule slot so a slot runs once."""
 
     __tablename__ = "job_runs"
-    __table_args__ = (UniqueConstraint("name", "slot", name="uq_job_runs_name_slot"),)
+    __table_args__ = (UniqueConstraint("name", "slot", name="uq_job_runs_name_slot"),
+                      Index("ix_job_runs_running", "status", "heartbeat_at"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(64))
@@ -154,6 +155,10 @@ class JobRun(Base):
     owner: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="running")
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # refreshed while the run is alive; a 'running' row whose heartbeat is older than the lease
+    # belongs to a dead process and is taken over (jobs/scheduler.py recover_stale_runs)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True, default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=1, server_default="1")
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
     summary: Mapped[str] = mapped_column(Text, default="")
 
