@@ -193,6 +193,8 @@ def _build_schema() -> list[Key]:
         k("roles", "admins", list, [], "WeCom userids that are admins from the start (bootstrap)"),
         k("scheduler", "timezone", str, "Asia/Shanghai", "time zone of schedules and of dates shown to users",
           check=_timezone),
+        k("scheduler", "lease_s", int, 60, "a running job refreshes its lease this often ×⅓; a run whose lease "
+          "lapsed (its worker died) is taken over by another worker", check=_positive),
         k("outbox", "batch_size", int, 50, "rows one delivery pass claims", check=_positive),
         k("outbox", "poll_interval_s", float, 1.0, "pause between delivery passes when idle", check=_positive),
         k("outbox", "per_member_per_minute", int, 30, "WeCom's per-member message limit; sends are paced to it",

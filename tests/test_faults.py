@@ -430,3 +430,114 @@ def test_bulk_enqueue_of_keyed_pushes_is_idempotent_like_enqueue(rt, wecom, comp
     assert count(rt, OutboxMessage) == 5
     with rt.db.sessions() as s:
         assert sorted(s.scalars(select(OutboxMessage.dedup_key))) == [f"k:{i}" for i in range(5)]
+
+
+# ---- 4b. Nobody reruns by hand: the lease lapses and another worker takes over ----------------------
+
+
+def test_run_of_a_killed_worker_is_taken_over_once_when_its_lease_lapses(chat: Chat, rt, make_runtime,
+                                                                         wecom, company):
+    from jobs.scheduler import recover_stale_runs
+
+    _reminder_fixture(rt, 10)
+    slot = "2026-12-01T01:00Z"
+    with rt.db.transaction() as s:  # the worker died 3 minutes ago (lease 60 s) half-way: 4 pushed
+        s.add(JobRun(name="collection_reminders", slot=slot, owner="dead-worker",
+                     started_at=utcnow() - timedelta(minutes=4), heartbeat_at=utcnow() - timedelta(minutes=3)))
+        for r in list(s.scalars(select(Receivable).order_by(Receivable.id)))[:4]:
+            contract = s.get(Contract, r.contract_id)
+            assert contract is not None
+            enqueue(s, "zhangsan", Text(f"【{contract.number} 第1期】距可催款还有 3 天"),
+                    dedup_key=f"collect:{r.id}:countdown-3@{r.collectible_on.isoformat()}")
+        # a run of another job that is alive (fresh heartbeat) is left alone
+        s.add(JobRun(name="cleanup", slot="alive", owner="busy-worker", heartbeat_at=utcnow()))
+    sweepers = [make_runtime(), make_runtime()]
+    start = threading.Barrier(2)
+    taken: dict[int, list[str]] = {}
+
+    def sweep(i: int) -> None:
+        start.wait(timeout=10)
+        taken[i] = recover_stale_runs(sweepers[i], owner=f"w{i}")
+
+    threads = [threading.Thread(target=sweep, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(len(v) for v in taken.values()) == [0, 1]  # exactly one worker took it over
+    assert recover_stale_runs(rt, owner="w3") == []  # and a later sweep finds nothing to do
+    with rt.db.sessions() as s:
+        runs = {r.slot: r for r in s.scalars(select(JobRun))}
+    assert (runs[slot].status, runs[slot].summary, runs[slot].attempts) == ("ok", "6 reminders sent", 2)
+    assert runs[slot].owner in ("w0", "w1") and runs[slot].finished_at is not None
+    assert (runs["alive"].status, runs["alive"].owner) == ("running", "busy-worker")
+    chat.deliver()
+    shown = Counter(m.body["content"] for m in wecom.inbox("zhangsan"))
+    assert len(shown) == 10 and set(shown.values()) == {1}  # every receivable pushed, each once
+
+
+def test_a_long_job_keeps_its_lease_alive_and_is_not_taken_over(make_runtime):
+    from jobs.registry import Job
+    from jobs.scheduler import recover_stale_runs
+
+    a, b = make_runtime(scheduler__lease_s=3), make_runtime(scheduler__lease_s=3)
+    release, started = threading.Event(), threading.Event()
+    runs: list[str] = []
+
+    def slow(rt: Runtime) -> str:
+        runs.append("run")
+        started.set()
+        release.wait(30)
+        return "done"
+
+    job = Job("slow", slow, "a job longer than its lease")
+    worker = threading.Thread(target=run_job, args=(a, job, "s1"), kwargs={"owner": "a"})
+    worker.start()
+    assert started.wait(10)
+    threading.Event().wait(4.5)  # longer than the lease: only the heartbeat keeps the run alive
+    assert recover_stale_runs(b, owner="b", jobs={"slow": job}) == []
+    release.set()
+    worker.join(30)
+    assert runs == ["run"]
+    with a.db.sessions() as s:
+        [run] = s.scalars(select(JobRun))
+    assert (run.status, run.owner, run.summary, run.attempts) == ("ok", "a", "done", 1)
+
+
+def test_database_unreachable_when_a_job_fires_is_retried_and_the_slot_runs_once(rt, make_runtime):
+    from jobs.registry import Job
+
+    outage = Outage(rt)
+    runs: list[str] = []
+    job = Job("counting", lambda _rt: runs.append("run") or "ran", "test job")
+    outage.start()
+    results: list[str | None] = []
+    worker = threading.Thread(target=lambda: results.append(run_job(rt, job, "slot-db", owner="w1")))
+    worker.start()
+    threading.Event().wait(1.5)  # the worker retries while the database is down
+    assert runs == [] and outage.refused > 0
+    outage.stop()
+    worker.join(60)
+    assert results == ["ran"] and runs == ["run"]
+    assert run_job(make_runtime(), job, "slot-db", owner="w2") is None  # the other worker's firing
+    with rt.db.sessions() as s:
+        [run] = s.scalars(select(JobRun))
+    assert (run.slot, run.status) == ("slot-db", "ok")
+
+
+def test_database_down_for_the_whole_grace_releases_the_slot_for_a_later_firing(rt, monkeypatch):
+    import jobs.scheduler
+    from jobs.registry import Job
+
+    monkeypatch.setattr(jobs.scheduler, "GRACE", timedelta(seconds=1))  # the misfire grace, shortened
+    outage = Outage(rt)
+    runs: list[str] = []
+    job = Job("counting", lambda _rt: runs.append("run") or "ran", "test job")
+    outage.start()
+    try:
+        assert run_job(rt, job, "slot-x", owner="w1") is None
+    finally:
+        outage.stop()
+    assert runs == [] and rt.redis.get("job:counting:slot-x") is None  # the lock did not outlive it
+    assert run_job(rt, job, "slot-x", owner="w2") == "ran"  # a later firing (the other worker) runs it
+    assert runs == ["run"]
