@@ -85,9 +85,8 @@ def process(rt: Runtime, msg: Inbound, channel: ReplyChannel | None = None) -> b
     try:
         try:
             with rt.db.transaction() as s:
-                if not _claim_key(s, msg):
-                    return False
-                ctx = _context(rt, s, msg)
+                archived = _claim_key(s, msg)
+                ctx = Ctx(rt=rt, session=s, member=_member(rt, s, msg.from_user), msg=msg, archived=archived)
                 route(ctx)
                 channel.settle(s, ctx.userid, msg, ctx.replies)
             return True
@@ -114,8 +113,7 @@ def _apologise(rt: Runtime, msg: Inbound, channel: ReplyChannel) -> bool:
     """The handler's changes are rolled back; keep the archive and the dedup key, say sorry."""
     try:
         with rt.db.transaction() as s:
-            if not _claim_key(s, msg):
-                return False
+            _claim_key(s, msg)
             member = _member(rt, s, msg.from_user)
             channel.settle(s, member.userid, msg, [Text(M.APOLOGY)])
         return True
@@ -123,16 +121,17 @@ def _apologise(rt: Runtime, msg: Inbound, channel: ReplyChannel) -> bool:
         return False
 
 
-def _claim_key(s: Session, msg: Inbound) -> bool:
+def _claim_key(s: Session, msg: Inbound) -> InboundMessage:
+    """The dedup key and the archive row; a message seen before (or a concurrent twin) raises IntegrityError
+    here, on the primary / unique key, and its transaction does nothing."""
     key = msg.callback_key
-    if s.get(ProcessedCallback, key) is not None:
-        return False
     s.add(ProcessedCallback(key=key))
-    s.add(InboundMessage(callback_key=key, msg_id=msg.msg_id, from_user=msg.from_user, msg_type=msg.msg_type,
-                         event=msg.event, content=msg.content or msg.title or msg.event_key or "",
-                         media_id=msg.media_id, raw=msg.raw, sent_at=msg.sent_at))
-    s.flush()  # a concurrent twin fails here on the primary / unique key
-    return True
+    archived = InboundMessage(callback_key=key, msg_id=msg.msg_id, from_user=msg.from_user, msg_type=msg.msg_type,
+                              event=msg.event, content=msg.content or msg.title or msg.event_key or "",
+                              media_id=msg.media_id, raw=msg.raw, sent_at=msg.sent_at)
+    s.add(archived)
+    s.flush()
+    return archived
 
 
 def _member(rt: Runtime, s: Session, userid: str) -> Member:
@@ -160,11 +159,6 @@ def _request_access(s: Session, member: Member) -> None:
                             ("风控专员", "grant:risk", 1), ("忽略", "ignore", 2)])
         enqueue(s, admin.userid, Card("access_request", card, {"userid": member.userid}),
                 dedup_key=f"access:{member.userid}:{admin.userid}")
-
-
-def _context(rt: Runtime, s: Session, msg: Inbound) -> Ctx:
-    archived = s.scalar(select(InboundMessage).where(InboundMessage.callback_key == msg.callback_key))
-    return Ctx(rt=rt, session=s, member=_member(rt, s, msg.from_user), msg=msg, archived=archived)
 
 
 def route(ctx: Ctx) -> None:

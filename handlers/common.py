@@ -29,13 +29,22 @@ def small_int(text: str) -> int | None:
     return int(text) if _SMALL_INT.match(text) else None
 
 
-def manager_map(session: Session) -> dict[str, str | None]:
-    return {m.userid: m.manager_userid for m in session.scalars(select(Member))}
+def manager_map(session: Session, root: str | None = None) -> dict[str, str | None]:
+    """Who reports to whom: everyone, or only the members under ``root`` (transitively, one recursive query)."""
+    if root is None:
+        return dict(session.execute(select(Member.userid, Member.manager_userid)).tuples().all())
+    team = (select(Member.userid, Member.manager_userid).where(Member.manager_userid == root)
+            .cte("team", recursive=True))
+    team = team.union(select(Member.userid, Member.manager_userid)
+                      .join(team, Member.manager_userid == team.c.userid))
+    return dict(session.execute(select(team.c.userid, team.c.manager_userid)).tuples().all())
 
 
 def scope(ctx: Ctx) -> set[str] | None:
-    """Owners whose customers the asker may see (None: all)."""
-    return visible_owners(ctx.userid, ctx.member.roles, manager_map(ctx.session))
+    """Owners whose customers the asker may see (None: all). Only a manager's answer needs the team."""
+    roles = ctx.member.roles or []
+    needs_team = "manager" in roles and "admin" not in roles
+    return visible_owners(ctx.userid, roles, manager_map(ctx.session, ctx.userid) if needs_team else {})
 
 
 def member_name(session: Session, userid: str | None) -> str:
@@ -59,7 +68,8 @@ def find_customers(session: Session, query: str) -> list[Customer]:
         c = session.get(Customer, ref) if ref is not None else None
         return [c] if c else []
     key = normalise_company_name(q)
-    exact = list(session.scalars(select(Customer).where(or_(Customer.name == q, Customer.name_key == key,
+    # name_key is always normalise(name), so the exact name needs no arm (customers.name has no index)
+    exact = list(session.scalars(select(Customer).where(or_(Customer.name_key == key,
                                                             Customer.credit_code == q.upper()))))
     if exact:
         return exact

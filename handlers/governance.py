@@ -12,7 +12,6 @@ from bot import messages as M
 from bot.context import Ctx
 from bot.out import Image
 from bot.router import command
-from domain.access import visible_owners
 from domain.healthcheck import HealthCheckInputs, health_check, render_health_check
 from domain.healthcheck_chart import render_radar_png
 from domain.master_data import (
@@ -27,7 +26,7 @@ from domain.master_data import (
 )
 from domain.names import normalise_company_name
 from domain.stress_test import ExpectedPayment, run_stress_test
-from handlers.common import find_customers, manager_map, member_name, sla_days
+from handlers.common import find_customers, member_name, scope, sla_days
 from handlers.payments import domain_promise
 from storage.incentives import CollaborationRequest
 from storage.models import Base, Member, OutboxMessage
@@ -214,7 +213,7 @@ def _inputs(ctx: Ctx, reps: set[str] | None, today: date) -> HealthCheckInputs:
 
 @command("体检", roles=("manager",), example="体检", summary="销售过程健康度测评（12 项，雷达图）")
 def health_check_command(ctx: Ctx, args: str) -> None:
-    owners = visible_owners(ctx.userid, ctx.member.roles, manager_map(ctx.session))
+    owners = scope(ctx)
     reps = None if owners is None else {u for u in owners if u != ctx.userid} or owners
     check = health_check(_inputs(ctx, reps, ctx.now.date()))
     ctx.reply(Image(render_radar_png(check, title=M.HEALTH_CHECK_TITLE.format(name=ctx.member.name)), "health.png"))

@@ -220,6 +220,8 @@ def scheduled_slot(trig: CronTrigger | IntervalTrigger, now: datetime) -> str:
 
 
 def build_scheduler(rt: Runtime) -> BackgroundScheduler:
+    # run_job logs each run with its slot and summary; APScheduler's own line per firing is noise
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     sched = BackgroundScheduler(timezone=rt.config.tz)
     for name, job in load_jobs().items():
         trig = trigger_for(rt, name)

@@ -541,3 +541,22 @@ def test_database_down_for_the_whole_grace_releases_the_slot_for_a_later_firing(
     assert runs == [] and rt.redis.get("job:counting:slot-x") is None  # the lock did not outlive it
     assert run_job(rt, job, "slot-x", owner="w2") == "ran"  # a later firing (the other worker) runs it
     assert runs == ["run"]
+
+
+def test_a_pooled_connection_the_server_dropped_while_idle_is_replaced_unnoticed(rt, monkeypatch):
+    """PostgreSQL restarted (or a proxy cut idle connections): the next transaction still works."""
+    from sqlalchemy import create_engine, text
+
+    import storage.db
+
+    if not rt.db.is_postgres:
+        pytest.skip("pooled server connections exist only on PostgreSQL (SQLite is a file)")
+    monkeypatch.setattr(storage.db, "PING_AFTER_IDLE_S", 0.0)  # every pooled connection counts as idle
+    with rt.db.transaction() as s:
+        pid = s.scalar(text("SELECT pg_backend_pid()"))
+    admin = create_engine(rt.db.engine.url)
+    with admin.begin() as conn:
+        assert conn.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    admin.dispose()
+    with rt.db.transaction() as s:  # would raise OperationalError on the dead connection
+        assert s.scalar(text("SELECT pg_backend_pid()")) != pid
