@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -11,16 +12,39 @@ from sqlalchemy.orm import Session
 from bot import messages as M
 from bot.out import Image, Text
 from bot.outbox import enqueue
-from domain.funnel import FunnelHeatmap, funnel_heatmap, previous_week
+from domain.funnel import FunnelHeatmap, StageInterval, funnel_heatmap, previous_week
 from domain.funnel_chart import render_heatmap_png
 from domain.org import team_of
+from domain.stages import DEFAULT_PIPELINE
 from jobs.registry import job
-from storage.funnel_queries import stage_intervals
+from storage.funnel_queries import stage_intervals_by_rep
 from storage.models import Member, OutboxMessage
 from storage.settings import get_setting
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
+
+
+def _team_reps(members: Mapping[str, Member], manager: str) -> list[str]:
+    team = team_of({u: m.manager_userid for u, m in members.items()}, manager)
+    return sorted(u for u in team if "rep" in (members[u].roles or []))
+
+
+def _heatmap_stages(slas: Mapping[str, int] | None) -> list[str]:
+    """The stage keys that are columns of the heatmap (those with an SLA; see domain.funnel)."""
+    keys = {s.key for s in DEFAULT_PIPELINE.sla_stages() if s.sla_days is not None}
+    keys |= {k for k, v in (slas or {}).items() if v}
+    return sorted(keys)
+
+
+def _title(members: Mapping[str, Member], manager: str) -> str | None:
+    return f"{members[manager].name} 团队漏斗热力图" if manager in members else None
+
+
+def _heatmap(members: Mapping[str, Member], reps: list[str], intervals: Mapping[str, list[StageInterval]],
+             start: datetime, slas: dict[str, int] | None) -> FunnelHeatmap:
+    return funnel_heatmap([iv for rep in reps for iv in intervals.get(rep, ())], reps, start,
+                          rep_names={u: members[u].name for u in reps}, slas=slas)
 
 
 def team_heatmap(s: Session, manager: str, start: datetime, slas: dict[str, int] | None = None,
@@ -30,15 +54,12 @@ def team_heatmap(s: Session, manager: str, start: datetime, slas: dict[str, int]
     ``members`` (active members by userid) saves reloading them when called for every manager."""
     if members is None:
         members = {m.userid: m for m in s.scalars(select(Member).where(Member.active.is_(True)))}
-    team = team_of({u: m.manager_userid for u, m in members.items()}, manager)
-    reps = sorted(u for u in team if "rep" in (members[u].roles or []))
+    reps = _team_reps(members, manager)
     if not reps:
         return None
-    end = start + timedelta(days=7)
-    intervals = stage_intervals(s, reps, start, end)
-    heatmap = funnel_heatmap(intervals, reps, start, rep_names={u: members[u].name for u in reps}, slas=slas)
-    return heatmap, render_heatmap_png(heatmap, title=f"{members[manager].name} 团队漏斗热力图" if manager in members
-                                       else None)
+    intervals = stage_intervals_by_rep(s, reps, start, start + timedelta(days=7), _heatmap_stages(slas))
+    heatmap = _heatmap(members, reps, intervals, start, slas)
+    return heatmap, render_heatmap_png(heatmap, title=_title(members, manager))
 
 
 def funnel_text(heatmap: FunnelHeatmap) -> str:
@@ -54,20 +75,29 @@ def funnel_text(heatmap: FunnelHeatmap) -> str:
 
 @job("funnel_heatmap", "send each manager the weekly funnel heatmap of their team")
 def funnel_heatmap_job(rt: Runtime) -> str:
+    """One read of every team's stage history (one query for all managers), the images drawn outside any
+    transaction, then one transaction queueing them. A week already sent to a manager (its dedup key is
+    in the outbox) is not drawn again; should a concurrent run queue one meanwhile, the key keeps it once."""
     start, _ = previous_week(datetime.now(rt.config.tz), rt.config.tz)
+    day = start.date().isoformat()
+    with rt.db.sessions() as s:
+        custom = get_setting(s, "stage_sla", {}) or {}
+        slas = {k: int(v) for k, v in custom.items()} or None
+        members = {m.userid: m for m in s.scalars(select(Member).where(Member.active.is_(True)))}
+        keys = {u: f"funnel:{u}:{day}" for u, m in members.items() if "manager" in (m.roles or [])}
+        sent_before = set(s.scalars(select(OutboxMessage.dedup_key)
+                                    .where(OutboxMessage.dedup_key.in_(list(keys.values())))))
+        teams = {u: reps for u, key in keys.items() if key not in sent_before and (reps := _team_reps(members, u))}
+        intervals = stage_intervals_by_rep(s, [r for reps in teams.values() for r in reps], start,
+                                           start + timedelta(days=7), _heatmap_stages(slas))
+    drawn = []
+    for manager, reps in teams.items():
+        heatmap = _heatmap(members, reps, intervals, start, slas)
+        drawn.append((manager, heatmap, render_heatmap_png(heatmap, title=_title(members, manager))))
     sent = 0
     with rt.db.transaction() as s:
-        custom = get_setting(s, "stage_sla", {}) or {}
-        members = {m.userid: m for m in s.scalars(select(Member).where(Member.active.is_(True)))}
-        managers = [u for u, m in members.items() if "manager" in (m.roles or [])]
-        for manager in managers:
-            key = f"funnel:{manager}:{start.date().isoformat()}"
-            if s.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == key)) is not None:
-                continue  # this week's was sent already (a rerun): do not draw it again
-            result = team_heatmap(s, manager, start, {k: int(v) for k, v in custom.items()} or None, members)
-            if result is None:
-                continue
-            heatmap, png = result
+        for manager, heatmap, png in drawn:
+            key = keys[manager]
             if enqueue(s, manager, Image(png, "funnel.png"), dedup_key=key):
                 enqueue(s, manager, Text(funnel_text(heatmap)), dedup_key=key + ":text")
                 sent += 1

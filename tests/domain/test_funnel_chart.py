@@ -83,3 +83,47 @@ def test_long_suggestions_wrap_without_splitting_numbers() -> None:
     assert "".join(lines).replace(" ", "") == "张三·方案演示：平均停留27.0天，是SLA（10天）的2.7倍。"
     assert all("27.0" in line or "27" not in line for line in lines)
     assert all("SLA" in line or "SL" not in line for line in lines)
+
+
+def test_the_png_decodes_and_shows_each_cell_in_its_colour() -> None:
+    """A known funnel: every cell filled with its ratio's colour on matplotlib's RdYlGn_r scale (grey when
+    empty), the flagged cells outlined in red."""
+    import io
+
+    from matplotlib import colormaps
+    from PIL import Image
+
+    from domain import funnel_chart as FC
+
+    heatmap = funnel_heatmap(SEEDED_WEEK, REPS, START, rep_names=NAMES)
+    image = Image.open(io.BytesIO(render_heatmap_png(heatmap)))
+    image.load()
+    assert image.size == image_size(heatmap) and image.format == "PNG"
+    rgb = image.convert("RGB")
+    scale = FC.DPI / 100
+    col_w = (FC._WIDTH - FC._LEFT - FC._RIGHT) / len(heatmap.stages)
+    scale_colours = colormaps["RdYlGn_r"]
+    for r, row in enumerate(heatmap.cells):
+        for c, cell in enumerate(row):
+            x = round((FC._LEFT + (c + 0.9) * col_w) * scale)
+            y = round((FC._TOP + (r + 0.85) * FC._ROW) * scale)
+            got = rgb.getpixel((x, y))
+            if cell.ratio is None:
+                assert got == (0xE6, 0xE6, 0xE6)
+                continue
+            want = tuple(round(v * 255) for v in scale_colours(min(cell.ratio / 2, 1.0))[:3])
+            assert all(abs(a - b) <= 3 for a, b in zip(got, want, strict=True)), (cell, got, want)
+            edge = rgb.getpixel((round((FC._LEFT + (c + 0.035) * col_w) * scale), y))
+            assert (edge == (0xD0, 0, 0)) == cell.flagged, (cell, edge)
+    assert sum(cell.flagged for row in heatmap.cells for cell in row) == 3
+
+
+def test_a_missing_glyph_is_reported_like_matplotlib_did(monkeypatch) -> None:
+    from domain import funnel_chart as FC
+
+    monkeypatch.setattr(FC, "_has_glyph", lambda path, code: code < 128)  # a Latin-only font
+    heatmap = funnel_heatmap(SEEDED_WEEK, REPS, START, rep_names=NAMES)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        render_heatmap_png(heatmap)
+    assert glyph_warnings(caught)
