@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +73,32 @@ def _tz_params(*names: str) -> list[Any]:
 
 
 def baseline_customer_events(rt: Any) -> int:
-    now = datetime.now(UTC)
-    sql = text(f"""
+    """The job's decisions and writes in hand-written SQL, in one transaction rolled back at the end (so the
+    job finds the same data): the upgrade decision set of both rules in one statement (kept in a temporary
+    table), then INSERT … SELECT of the firings, the stage history, the owners' texts and the managers'
+    cards (texts and card bodies rendered in SQL), one UPDATE … FROM of the opportunities; the pending
+    events marked processed, their reminders (one per customer, item and day) inserted, and the health
+    score of the customers with a pending product event recomputed (signals by one GROUP BY, the formula
+    ``domain.health``'s, one executemany UPDATE). Returns the opportunities moved (the job's
+    "opportunities upgraded": those moved while processing the pending events plus by the re-check)."""
+    from sqlalchemy import Numeric
+
+    from domain.health import HealthSignals, health_score, per_week
+    from domain.rules import DEFAULT_RULE_TEXT
+    from domain.stages import DEFAULT_PIPELINE
+    from storage.types import utcnow
+
+    now = utcnow()
+    pg = rt.db.is_postgres
+    obj, arr = ("json_build_object", "json_build_array") if pg else ("json_object", "json_array")
+    day = ("to_char(e.occurred_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD')" if pg
+           else "date(e.occurred_at, '+8 hours')")
+    token = "substr(md5(random()::text || m.id), 1, 24)" if pg else "lower(hex(randomblob(12)))"
+    task = "b.body->>'task_id'" if pg else "json_extract(b.body, '$.task_id')"
+    names = "CASE {col} " + " ".join(f"WHEN '{s.key}' THEN '{s.name}'" for s in DEFAULT_PIPELINE) + " END"
+    tz = _tz_params("since", "now")
+    decisions = text(f"""
+        CREATE TEMP TABLE bl_moves AS
         WITH recent AS (SELECT DISTINCT customer_id FROM customer_events WHERE occurred_at >= :since),
         ev AS (SELECT e.customer_id, e.type, e.category, e.occurred_at FROM customer_events e
                JOIN recent r ON r.customer_id = e.customer_id
@@ -85,17 +109,122 @@ def baseline_customer_events(rt: Any) -> int:
         r2 AS (SELECT customer_id FROM ev GROUP BY customer_id
                HAVING SUM(CASE WHEN type = 'link_click' AND category = 'competitor' THEN 1 ELSE 0 END) >= 2
                   AND SUM(CASE WHEN type = 'login' THEN 1 ELSE 0 END) >= 1),
-        opp AS (SELECT o.id, o.customer_id, {STAGE_RANK_SQL} AS rank FROM opportunities o
+        opp AS (SELECT o.id, o.customer_id, o.stage, o.owner_userid, {STAGE_RANK_SQL} AS rank FROM opportunities o
                 JOIN recent r ON r.customer_id = o.customer_id
                 WHERE o.stage NOT IN ('won', 'lost') AND NOT o.frozen)
-        SELECT opp.id, CASE WHEN r2.customer_id IS NOT NULL AND opp.rank < 4 THEN 'negotiation'
-                            ELSE 'solution_confirmed' END AS target
+        SELECT opp.id, opp.customer_id, opp.stage AS from_stage, opp.owner_userid,
+               CASE WHEN r2.customer_id IS NOT NULL AND opp.rank < 4 THEN 'negotiation'
+                    ELSE 'solution_confirmed' END AS target
         FROM opp LEFT JOIN r1 ON r1.customer_id = opp.customer_id LEFT JOIN r2 ON r2.customer_id = opp.customer_id
         WHERE ((r2.customer_id IS NOT NULL AND opp.rank < 4) OR (r1.customer_id IS NOT NULL AND opp.rank < 3))
           AND NOT EXISTS (SELECT 1 FROM rule_firings f WHERE f.opportunity_id = opp.id)
-    """).bindparams(*_tz_params("since", "now"))  # noqa: S608  (constants only)
-    with rt.db.sessions() as s:
-        return len(s.execute(sql, {"since": now - timedelta(days=90), "now": now}).all())
+    """).bindparams(*tz)  # noqa: S608  (constants only)
+    moves = """FROM bl_moves m JOIN upgrade_rules u ON u.target = m.target AND u.active
+               AND (u.builtin = 'default' OR u.text = :extra)
+               JOIN customers c ON c.id = m.customer_id LEFT JOIN members w ON w.userid = m.owner_userid"""
+    owner_text = ("'📈 客户「' || c.name || '」的行为满足自动跃迁规则，商机 #' || m.id || ' 已从「' || "
+                  f"{names.format(col='m.from_stage')} || '」推进到「' || {names.format(col='m.target')} || "
+                  "'」。规则：' || u.text")
+    card = (f"{obj}('card_type', 'button_interaction', 'task_id', 'stage_upgrade-' || {token}, "
+            f"'main_title', {obj}('title', '商机自动跃迁', 'desc', w.name || ' 的客户「' || c.name || '」因客户行为自动推进'), "
+            f"'button_list', {arr}({obj}('text', '知道了', 'key', 'ack', 'style', 1), "
+            f"{obj}('text', '退回原阶段', 'key', 'revert', 'style', 2)), "
+            f"'horizontal_content_list', {arr}({obj}('keyname', '商机', 'value', '#' || m.id || ' ' || c.name), "
+            f"{obj}('keyname', '阶段', 'value', {names.format(col='m.from_stage')} || ' → ' || "
+            f"{names.format(col='m.target')}), {obj}('keyname', '规则', 'value', substr(u.text, 1, 60))))")
+    writes = [
+        f"INSERT INTO rule_firings (opportunity_id, rule_id, to_stage, from_stage, at) "
+        f"SELECT m.id, u.id, m.target, m.from_stage, :now {moves}",
+        f"INSERT INTO stage_changes (opportunity_id, from_stage, to_stage, at, rule, reason) "
+        f"SELECT m.id, m.from_stage, m.target, :now, u.text, '客户行为触发自动跃迁' {moves}",
+        "UPDATE opportunities SET stage = m.target, stage_entered_at = :now, pending_stage = NULL, pending_by = NULL "
+        "FROM bl_moves m WHERE opportunities.id = m.id",
+        f"INSERT INTO outbox (recipient, msgtype, body, status, attempts, next_attempt_at, created_at) "
+        f"SELECT m.owner_userid, 'text', {obj}('content', {owner_text}), 'pending', 0, :now, :now {moves} ORDER BY m.id",
+        f"CREATE TEMP TABLE bl_cards AS SELECT m.id, w.manager_userid AS addressee, {card} AS body {moves} "
+        "WHERE w.manager_userid IS NOT NULL",
+        f"INSERT INTO cards (task_id, kind, addressee, card_type, subject, status, created_at) "  # noqa: S608
+        f"SELECT {task}, 'stage_upgrade', "
+        f"b.addressee, 'button_interaction', {obj}('opportunity_id', b.id), 'open', :now FROM bl_cards b",
+        f"INSERT INTO outbox (recipient, msgtype, body, status, attempts, next_attempt_at, card_task_id, "  # noqa: S608
+        f"created_at) SELECT b.addressee, 'template_card', b.body, 'pending', 0, :now, {task}, :now "
+        "FROM bl_cards b ORDER BY b.id",
+        # the pending events: their reminders (first per customer, item and day, not queued before), marked processed
+        f"""INSERT INTO outbox (recipient, msgtype, body, status, attempts, next_attempt_at, dedup_key, created_at)
+            SELECT c.owner_userid, 'text', {obj}('content', '【' || c.name || '】' || CASE
+                     WHEN r.category = 'competitor' THEN '客户刚查看了《' || i.name || '》，建议 2 小时内发送我方差异化对比'
+                     WHEN r.category = 'pricing' THEN '客户刚查看了《' || i.name || '》，建议 2 小时内电话沟通预算和采购时间，确认报价是否需要调整'
+                     ELSE '客户刚申请了试用，建议 1 小时内联系客户，协助开通试用并约定演示时间' END),
+                   'pending', 0, :now, r.key, :now
+            FROM (SELECT e.customer_id, e.item_id, e.category, 'followup:' || e.customer_id || ':' ||
+                         CASE WHEN e.type = 'link_click' THEN 'link:' || e.item_id ELSE 'event:' || e.type END
+                         || ':' || {day} AS key, ROW_NUMBER() OVER (PARTITION BY e.customer_id, e.type, e.item_id,
+                         {day} ORDER BY e.id) AS n, MIN(e.id) OVER (PARTITION BY e.customer_id, e.type, e.item_id,
+                         {day}) AS first_id
+                  FROM customer_events e WHERE e.processed_at IS NULL
+                  AND ((e.type = 'link_click' AND e.category IN ('pricing', 'competitor')) OR e.type = 'trial_requested'))
+                 r JOIN customers c ON c.id = r.customer_id LEFT JOIN link_items i ON i.id = r.item_id
+            WHERE r.n = 1 AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.dedup_key = r.key) ORDER BY r.first_id""",  # noqa: S608
+    ]
+    health = text(f"""
+        SELECT c.id, c.licensed_features, c.last_contact_at,
+               (SELECT COUNT(*) FROM customer_events e WHERE e.customer_id = c.id AND e.type = 'login'
+                AND e.occurred_at >= :d28) AS logins,
+               (SELECT COUNT(*) FROM customer_events e WHERE e.customer_id = c.id AND e.type = 'ticket_opened'
+                AND e.occurred_at >= :d90) AS opened,
+               (SELECT COUNT(*) FROM customer_events e WHERE e.customer_id = c.id AND e.type = 'ticket_resolved'
+                AND e.occurred_at >= :d90) AS resolved,
+               (SELECT COUNT(DISTINCT {"e.data->>'feature'" if pg else "json_extract(e.data, '$.feature')"})
+                FROM customer_events e WHERE e.customer_id = c.id AND e.type = 'feature_used' AND e.occurred_at >= :d30)
+                AS used,
+               (SELECT COUNT(*) FROM receivables r JOIN contracts k ON k.id = r.contract_id WHERE k.customer_id = c.id
+                AND COALESCE(r.collectible_on, r.due_on) BETWEEN :y365 AND :today) AS due,
+               (SELECT COUNT(*) FROM receivables r JOIN contracts k ON k.id = r.contract_id WHERE k.customer_id = c.id
+                AND COALESCE(r.collectible_on, r.due_on) BETWEEN :y365 AND :today AND r.paid_on IS NOT NULL
+                AND r.paid_on <= COALESCE(r.collectible_on, r.due_on)) AS on_time
+        FROM customers c WHERE c.id IN (SELECT customer_id FROM customer_events
+                                        WHERE processed_at IS NULL AND source = 'product')
+    """).bindparams(*_tz_params("d28", "d30", "d90"))  # noqa: S608
+    today = now.astimezone(rt.config.tz).date()
+
+    def day_start(days: int) -> datetime:
+        return datetime.combine(today - timedelta(days=days), datetime.min.time(), rt.config.tz)
+
+    with rt.db.engine.connect() as conn:
+        trans = conn.begin()
+        if conn.execute(text("SELECT id FROM upgrade_rules WHERE builtin = 'default'")).first() is None:
+            conn.execute(text("INSERT INTO upgrade_rules (text, target, active, builtin, created_by, created_at) "
+                              "VALUES (:t, 'solution_confirmed', :yes, 'default', 'system', :now)")
+                         .bindparams(*_tz_params("now")), {"t": DEFAULT_RULE_TEXT, "yes": True, "now": now})
+        conn.execute(decisions, {"since": now - timedelta(days=90), "now": now})
+        params = {"now": now, "extra": EXTRA_RULE}
+        moved = 0
+        for i, sql in enumerate(writes):
+            stmt = text(sql).bindparams(*_tz_params("now")) if ":now" in sql else text(sql)
+            result = conn.execute(stmt, params)
+            moved = result.rowcount if i == 0 else moved
+        updates = []
+        for cid, licensed, last, logins, opened, resolved, used, due, on_time in conn.execute(health, {
+                "d28": day_start(28), "d30": day_start(30), "d90": day_start(90), "y365": today - timedelta(days=365),
+                "today": today}):
+            if isinstance(last, str):
+                last = datetime.fromisoformat(last)
+            result = health_score(HealthSignals(
+                logins_per_week=per_week(logins, 28) if (logins or licensed) else None,
+                tickets_opened=opened or None, tickets_resolved=resolved if opened else None,
+                features_licensed=licensed, features_used=used if licensed else None,
+                receivables_due=due or None, receivables_paid_on_time=on_time if due else None,
+                days_since_last_contact=(today - last.astimezone(rt.config.tz).date()).days if last else None))
+            updates.append({"id": cid, "score": result.rounded,
+                            "band": result.band.value if result.band else None, "now": now})
+        if updates:
+            conn.execute(text("UPDATE customers SET health_score = :score, health_band = :band, health_at = :now "
+                              "WHERE id = :id").bindparams(*_tz_params("now"), bindparam("score", type_=Numeric(5, 2))),
+                         updates)
+        conn.execute(text("UPDATE customer_events SET processed_at = :now WHERE processed_at IS NULL")
+                     .bindparams(*_tz_params("now")), {"now": now})
+        trans.rollback()
+    return int(moved)
 
 
 def baseline_funnel_heatmap(rt: Any) -> int:

@@ -36,7 +36,7 @@ Examples: ``竞品对比 点击>=2 且 登录>=1 则 报价谈判``; the default
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -349,13 +349,18 @@ def count_events(cond: Condition, events: Iterable[CustomerEvent], now: datetime
     )
 
 
-def condition_holds(cond: Condition, events: Iterable[CustomerEvent], now: datetime) -> bool:
-    """True when the counted events compare to the threshold as the condition says."""
-    n = count_events(cond, events, now)
+def count_holds(cond: Condition, n: int | None) -> bool:
+    """True when ``n`` (what ``count_events`` returns for ``cond``) compares to the threshold as the
+    condition says; None (its ``since`` event has not happened) never holds."""
     if n is None:
         return False
     t = cond.threshold
     return {">=": n >= t, ">": n > t, "<=": n <= t, "<": n < t, "=": n == t}[cond.op]
+
+
+def condition_holds(cond: Condition, events: Iterable[CustomerEvent], now: datetime) -> bool:
+    """True when the counted events compare to the threshold as the condition says."""
+    return count_holds(cond, count_events(cond, events, now))
 
 
 def rule_matches(rule: Rule, events: Iterable[CustomerEvent], now: datetime) -> bool:
@@ -400,11 +405,39 @@ def select_upgrade(
     target; on a tie, the first in ``rules``.
     """
     history = list(events)
+    return _furthest(rules, lambda rule: rule_matches(rule, history, now), current=current, frozen=frozen,
+                     pipeline=pipeline)
+
+
+def select_upgrade_counted(
+    rules: Sequence[Rule],
+    counts: Mapping[Condition, int | None],
+    *,
+    current: str,
+    frozen: bool,
+    pipeline: Pipeline = DEFAULT_PIPELINE,
+) -> Rule | None:
+    """``select_upgrade`` from the counts already made: ``counts[cond]`` is what ``count_events(cond, events,
+    now)`` gives for the customer's events (for a store that counts many customers at once, e.g. in SQL).
+    A condition missing from ``counts`` does not hold."""
+    return _furthest(rules, lambda rule: all(count_holds(c, counts.get(c)) for c in rule.conditions),
+                     current=current, frozen=frozen, pipeline=pipeline)
+
+
+def movable_stages(targets: Iterable[str], pipeline: Pipeline = DEFAULT_PIPELINE) -> list[str]:
+    """The keys of the stages out of which some rule target in ``targets`` is an allowed move (not frozen)."""
+    wanted = list(targets)
+    return [s.key for s in pipeline if any(decide_upgrade(s.key, t, frozen=False, pipeline=pipeline).move
+                                           for t in wanted)]
+
+
+def _furthest(rules: Sequence[Rule], matches: Callable[[Rule], bool], *, current: str, frozen: bool,
+              pipeline: Pipeline) -> Rule | None:
     best: Rule | None = None
     for rule in rules:
         if not decide_upgrade(current, rule.target, frozen=frozen, pipeline=pipeline).move:
             continue
-        if not rule_matches(rule, history, now):
+        if not matches(rule):
             continue
         if best is None or pipeline.get(rule.target).rank > pipeline.get(best.target).rank:
             best = rule

@@ -4,29 +4,42 @@ Clicks and product events are stored first (the tracked-link redirect and the we
 once); ``process_event`` then runs in the background, and the ``customer_events`` job catches any
 event left unprocessed (a crash, a restart) and re-evaluates the upgrade rules periodically.
 Each reminder is sent at most once per customer, item and day (outbox dedup key); each rule move at
-most once per opportunity, rule and target (unique rule_firings row).
+most once per opportunity, rule and target (unique rule_firings row, inserted ON CONFLICT DO NOTHING:
+a move whose row another transaction already wrote is not made again).
+
+Everything works on chunks (issue 9: the first run on a big company moves tens of thousands of
+opportunities): events ``PENDING_CHUNK`` at a time and customers ``EVALUATE_CHUNK`` at a time, each chunk
+one transaction. The rules' conditions are counted in SQL, one GROUP BY per chunk (``condition_counts``,
+the same counting as ``domain.rules.count_events``), the decision stays in ``domain.rules``; the writes of
+a chunk are one insert of firings, one of stage history, one executemany update of the opportunities
+and one ordered outbox insert. A crash loses at most the chunk in flight; its rerun decides again from
+what is committed.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot import messages as M
-from bot.out import Card, Text, button_card
-from bot.outbox import enqueue
+from bot import outbox
+from bot.out import Card, Out, Text, button_card
 from domain import rules as R
-from domain.followup import click_reminder, product_event_reminder
-from domain.stages import is_closed, stage_name
+from domain.followup import FollowUpReminder, click_reminder, product_event_reminder
+from domain.health import HealthSignals, health_score, per_week
+from domain.stages import stage_name
 from jobs.registry import job
 from storage.behaviour import CustomerEvent, LinkItem, RuleFiring, UpgradeRule
 from storage.models import Member
-from storage.pipeline import record_move
+from storage.payments import Contract, Receivable
+from storage.pipeline import StageMove, record_moves
 from storage.sales import Customer, Opportunity
 from storage.types import utcnow
 
@@ -36,6 +49,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 COUNTED = ("link_preview",)  # event types that never count in rules
+PENDING_CHUNK = 500  # events per transaction
+EVALUATE_CHUNK = 1000  # customers per transaction in the periodic re-check
+MOVE_REASON = "客户行为触发自动跃迁"
 
 
 def ensure_default_rule(s: Session) -> None:
@@ -62,93 +78,347 @@ def active_rules(s: Session) -> list[tuple[UpgradeRule, R.Rule]]:
     return out
 
 
+# ---- processing stored events -------------------------------------------------------------------
+
+
 def process_event(rt: Runtime, event_id: int) -> None:
     """Remind and upgrade for one stored event; does nothing when it was already processed."""
+    process_events(rt, [event_id])
+
+
+def process_events(rt: Runtime, event_ids: Sequence[int]) -> tuple[int, int]:
+    """``process_event`` for many events in one transaction; returns (events processed, opportunities moved).
+
+    Events already processed are skipped, and on PostgreSQL so are events another transaction is
+    processing right now (locked: it will mark them). Per event, in id order: the owner's reminder (at most
+    one per customer, item and day), then — at the customer's first event of the batch — the upgrades of
+    the customer's opportunities with their notices, then for product events the licensed features; each
+    touched customer's health score is refreshed once, at the end. Same outcome as one event at a time:
+    the rules count every stored event of the customer, so a second evaluation in the batch moves nothing.
+    """
+    if not event_ids:
+        return 0, 0
+    e = CustomerEvent.__table__
     with rt.db.transaction() as s:
-        ev = s.scalar(select(CustomerEvent).where(CustomerEvent.id == event_id).with_for_update())
-        if ev is None or ev.processed_at is not None:
-            return
-        ev.processed_at = utcnow()
-        customer = s.get(Customer, ev.customer_id)
-        if customer is None:
-            return
-        _remind(rt, s, customer, ev)
-        evaluate_customer(rt, s, customer)
-        if ev.source == "product":
-            from jobs.incentives import refresh_health
+        q = (select(e.c.id, e.c.customer_id, e.c.type, e.c.category, e.c.item_id, e.c.source, e.c.occurred_at,
+                    e.c.data)
+             .where(e.c.id.in_(list(event_ids)), e.c.processed_at.is_(None)).order_by(e.c.id))
+        if rt.db.is_postgres:
+            q = q.with_for_update(skip_locked=True)
+        events = s.execute(q).all()
+        if not events:
+            return 0, 0
+        now = utcnow()
+        s.execute(update(e).where(e.c.id.in_([ev.id for ev in events])).values(processed_at=now))
+        customer_ids = list(dict.fromkeys(ev.customer_id for ev in events))
+        customers = {c.id: c for c in s.scalars(select(Customer).where(Customer.id.in_(customer_ids)))}
+        item_ids = {ev.item_id for ev in events if ev.item_id is not None}
+        items: dict[int, str] = dict(s.execute(select(LinkItem.id, LinkItem.name)  # type: ignore[arg-type]
+                                               .where(LinkItem.id.in_(item_ids))).all()) if item_ids else {}
 
-            licensed = (ev.data or {}).get("licensed_features")
-            if isinstance(licensed, int) and not isinstance(licensed, bool) and licensed > 0:
-                customer.licensed_features = licensed
-            refresh_health(rt, s, customer, utcnow().astimezone(rt.config.tz).date())
+        rules = active_rules(s)
+        moves = apply_moves(rt, s, decide_moves(s, rules, [c for c in customer_ids if c in customers], now), now)
+        notices = move_notices(s, moves)
+
+        out: list[tuple[str, Out, str | None]] = []
+        evaluated: set[int] = set()
+        product: list[int] = []
+        for ev in events:
+            customer = customers.get(ev.customer_id)
+            if customer is None:
+                continue
+            reminder = _reminder(rt, customer, ev, items)
+            if reminder is not None:
+                out.append((customer.owner_userid, Text(reminder.message), reminder.dedup_key))
+            if customer.id not in evaluated:
+                evaluated.add(customer.id)
+                out += notices.get(customer.id, [])
+            if ev.source == "product":
+                licensed = (ev.data or {}).get("licensed_features")
+                if isinstance(licensed, int) and not isinstance(licensed, bool) and licensed > 0:
+                    customer.licensed_features = licensed
+                product.append(customer.id)
+        enqueue_notices(s, out)
+        if product:
+            refresh_health_many(rt, s, [customers[cid] for cid in dict.fromkeys(product)],
+                                utcnow().astimezone(rt.config.tz).date())
+        return len(events), len(moves)
 
 
-def _remind(rt: Runtime, s: Session, customer: Customer, ev: CustomerEvent) -> None:
+# the windows of jobs.incentives.health_signals, in days
+_HEALTH_WINDOWS = {"nps": 90, "login": 28, "ticket_opened": 90, "ticket_resolved": 90, "feature_used": 30}
+
+
+def health_signals_many(rt: Runtime, s: Session, customers: Sequence[Customer],
+                        today: date) -> dict[int, HealthSignals]:
+    """``jobs.incentives.health_signals`` for many customers with two queries (their events of the five
+    kinds in the widest window, their receivables) instead of six per customer; the same signals
+    (tests/test_behaviour.py checks them against ``health_signals``)."""
+    ids = [c.id for c in customers]
+    e = CustomerEvent.__table__
+    since = {kind: datetime.combine(today - timedelta(days=days), datetime.min.time(), rt.config.tz)
+             for kind, days in _HEALTH_WINDOWS.items()}
+    found: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for cid, kind, at, data in s.execute(
+            select(e.c.customer_id, e.c.type, e.c.occurred_at, e.c.data)
+            .where(e.c.customer_id.in_(ids), e.c.type.in_(list(_HEALTH_WINDOWS)),
+                   e.c.occurred_at >= min(since.values())).order_by(e.c.id)):
+        if at >= since[kind]:
+            found.setdefault((cid, kind), []).append(data or {})
+    due_rows: dict[int, list[tuple[date, date | None]]] = {}
+    for cid, due_on, collectible_on, paid_on in s.execute(
+            select(Contract.customer_id, Receivable.due_on, Receivable.collectible_on, Receivable.paid_on)
+            .join(Contract, Contract.id == Receivable.contract_id).where(Contract.customer_id.in_(ids))):
+        day = collectible_on or due_on
+        if today - timedelta(days=365) <= day <= today:
+            due_rows.setdefault(cid, []).append((day, paid_on))
+    out = {}
+    for c in customers:
+        def events(kind: str, cid: int = c.id) -> list[dict[str, Any]]:
+            return found.get((cid, kind), [])
+        nps = [d["score"] for d in events("nps")
+               if isinstance(d.get("score"), int) and not isinstance(d.get("score"), bool) and 0 <= d["score"] <= 10]
+        logins, opened, resolved = events("login"), events("ticket_opened"), events("ticket_resolved")
+        used = {str(d.get("feature")) for d in events("feature_used") if d.get("feature")}
+        due = due_rows.get(c.id, [])
+        last = c.last_contact_at
+        out[c.id] = HealthSignals(
+            nps_answers=nps or None,
+            logins_per_week=per_week(len(logins), 28) if (logins or c.licensed_features) else None,
+            tickets_opened=len(opened) if opened else None,
+            tickets_resolved=len(resolved) if opened else None,
+            features_licensed=c.licensed_features,
+            features_used=len(used) if c.licensed_features else None,
+            receivables_due=len(due) if due else None,
+            receivables_paid_on_time=sum(1 for d, p in due if p is not None and p <= d) if due else None,
+            days_since_last_contact=(today - last.astimezone(rt.config.tz).date()).days if last else None,
+        )
+    return out
+
+
+def refresh_health_many(rt: Runtime, s: Session, customers: Sequence[Customer], today: date) -> None:
+    """``jobs.incentives.refresh_health`` for many customers (``health_signals_many``)."""
+    signals = health_signals_many(rt, s, customers, today)
+    now = utcnow()
+    for c in customers:
+        result = health_score(signals[c.id])
+        c.health_score = result.rounded
+        c.health_band = result.band.value if result.band else None
+        c.health_at = now
+
+
+def _reminder(rt: Runtime, customer: Customer, ev: Any, items: dict[int, str]) -> FollowUpReminder | None:
     tz = rt.config.tz
-    reminder = None
     if ev.type == "link_click" and ev.item_id is not None:
-        item = s.get(LinkItem, ev.item_id)
-        if item is not None:
-            reminder = click_reminder(customer_id=str(customer.id), customer_name=customer.name,
-                                      item_id=str(item.id), item_name=item.name, category=ev.category,
-                                      clicked_at=ev.occurred_at, tz=tz)
-    elif ev.source == "product":
-        reminder = product_event_reminder(customer_id=str(customer.id), customer_name=customer.name,
-                                          event_type=ev.type, data=ev.data, occurred_at=ev.occurred_at, tz=tz)
-    if reminder is not None:
-        enqueue(s, customer.owner_userid, Text(reminder.message), dedup_key=reminder.dedup_key)
+        name = items.get(ev.item_id)
+        if name is None:
+            return None
+        return click_reminder(customer_id=str(customer.id), customer_name=customer.name, item_id=str(ev.item_id),
+                              item_name=name, category=ev.category, clicked_at=ev.occurred_at, tz=tz)
+    if ev.source == "product":
+        return product_event_reminder(customer_id=str(customer.id), customer_name=customer.name,
+                                      event_type=ev.type, data=ev.data, occurred_at=ev.occurred_at, tz=tz)
+    return None
+
+
+def enqueue_notices(s: Session, items: Sequence[tuple[str, Out, str | None]]) -> int:
+    """Queue notices in this order, keyed ones (reminders) at most once per key: ``bot.outbox.enqueue_in_order``
+    (one multi-row insert per table), or ``enqueue`` one by one where that bulk helper is not available."""
+    bulk = getattr(outbox, "enqueue_in_order", None)
+    if bulk is not None:
+        return int(bulk(s, items))
+    return sum(1 for recipient, out, key in items if outbox.enqueue(s, recipient, out, dedup_key=key))
+
+
+# ---- deciding and making moves ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Move:
+    """An upgrade decided for an open opportunity: ``rule_id`` / ``rule_text`` moves it to ``target``."""
+
+    opportunity_id: int
+    customer_id: int
+    owner_userid: str
+    from_stage: str
+    rule_id: int
+    rule_text: str
+    target: str
+
+
+def condition_counts(s: Session, conditions: Sequence[R.Condition], customer_ids: Iterable[int],
+                     now: datetime) -> dict[int, dict[R.Condition, int | None]]:
+    """For each customer, what ``domain.rules.count_events(cond, <the customer's events>, now)`` gives for
+    each condition, counted in SQL: one GROUP BY over the customers' events (link previews never count),
+    with the first ``since`` event of each kind from a grouped sub-select. Customers without countable
+    events get 0 (None for conditions with a ``since``)."""
+    ids = list(customer_ids)
+    out = {cid: {c: (None if c.since is not None else 0) for c in conditions} for cid in ids}
+    if not conditions or not ids:
+        return out
+    e = CustomerEvent.__table__
+    ev = (select(e.c.customer_id, e.c.type, e.c.category, e.c.occurred_at)
+          .where(e.c.customer_id.in_(ids), e.c.type.not_in(COUNTED), e.c.occurred_at <= now).cte("ev"))
+
+    def matches(kind: R.EventKind) -> Any:
+        same_type = func.lower(ev.c.type) == kind.type
+        return same_type if kind.category is None else and_(same_type, ev.c.category == kind.category)
+
+    anchors = list(dict.fromkeys(c.since for c in conditions if c.since is not None))
+    source: Any = ev
+    first: Any = None
+    if anchors:
+        first = (select(ev.c.customer_id.label("cid"),
+                        *[func.min(case((matches(k), ev.c.occurred_at))).label(f"a{i}") for i, k in enumerate(anchors)])
+                 .group_by(ev.c.customer_id).cte("first"))
+        source = ev.join(first, first.c.cid == ev.c.customer_id)
+    cols = []
+    for j, cond in enumerate(conditions):
+        pred = [matches(cond.event)]
+        if cond.window_days is not None:
+            pred.append(ev.c.occurred_at > now - timedelta(days=cond.window_days))
+        if cond.since is not None:
+            pred.append(ev.c.occurred_at > first.c[f"a{anchors.index(cond.since)}"])
+        cols.append(func.sum(case((and_(*pred), 1), else_=0)).label(f"c{j}"))
+    cols += [func.count(first.c[f"a{i}"]).label(f"h{i}") for i in range(len(anchors))]
+    for row in s.execute(select(ev.c.customer_id, *cols).select_from(source).group_by(ev.c.customer_id)):
+        counts = out.get(row[0])
+        if counts is None:
+            continue
+        for j, cond in enumerate(conditions):
+            anchored = cond.since is None or row[1 + len(conditions) + anchors.index(cond.since)] > 0
+            counts[cond] = int(row[1 + j]) if anchored else None
+    return out
+
+
+def decide_moves(s: Session, rules: Sequence[tuple[UpgradeRule, R.Rule]], customer_ids: Sequence[int],
+                 now: datetime) -> list[Move]:
+    """The upgrades the rules make now for the customers' open, unfrozen opportunities (``select_upgrade``
+    per opportunity, over the rules that have not fired for it yet), in opportunity id order."""
+    if not rules or not customer_ids:
+        return []
+    o = Opportunity.__table__
+    movable = R.movable_stages(rule.target for _, rule in rules)
+    opps = s.execute(select(o.c.id, o.c.customer_id, o.c.stage, o.c.owner_userid)
+                     .where(o.c.customer_id.in_(list(customer_ids)), o.c.stage.in_(movable), o.c.frozen.is_(False))
+                     .order_by(o.c.id)).all()
+    if not opps:
+        return []
+    conditions = list(dict.fromkeys(c for _, rule in rules for c in rule.conditions))
+    counts = condition_counts(s, conditions, {opp.customer_id for opp in opps}, now)
+    parsed = [rule for _, rule in rules]
+    hopeful = [opp for opp in opps
+               if R.select_upgrade_counted(parsed, counts[opp.customer_id], current=opp.stage, frozen=False)]
+    if not hopeful:
+        return []
+    fired: dict[int, set[tuple[int, str]]] = {}
+    f = RuleFiring.__table__
+    for oid, rule_id, to_stage in s.execute(select(f.c.opportunity_id, f.c.rule_id, f.c.to_stage)
+                                            .where(f.c.opportunity_id.in_([opp.id for opp in hopeful]))):
+        fired.setdefault(oid, set()).add((rule_id, to_stage))
+    moves = []
+    for opp in hopeful:
+        done = fired.get(opp.id, set())
+        candidates = [(row, rule) for row, rule in rules if (row.id, rule.target) not in done]
+        chosen = R.select_upgrade_counted([rule for _, rule in candidates], counts[opp.customer_id],
+                                          current=opp.stage, frozen=False)
+        if chosen is None:
+            continue
+        row = next(r for r, rule in candidates if rule is chosen)
+        moves.append(Move(opp.id, opp.customer_id, opp.owner_userid, opp.stage, row.id, row.text, chosen.target))
+    return moves
+
+
+def _insert_ignoring_conflicts(s: Session) -> Any:
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def apply_moves(rt: Runtime, s: Session, moves: Sequence[Move], now: datetime) -> list[Move]:
+    """Make the moves still valid: the opportunity (locked on PostgreSQL) is still in the stage the move
+    was decided from and not frozen, and its firing row is new — inserted ON CONFLICT DO NOTHING, so a
+    move another transaction made already (a concurrent or earlier run) is not made twice. Returns the
+    moves made; notices are ``move_notices``' job."""
+    if not moves:
+        return []
+    o = Opportunity.__table__
+    q = select(o.c.id, o.c.stage, o.c.frozen).where(o.c.id.in_([m.opportunity_id for m in moves]))
+    if rt.db.is_postgres:
+        q = q.with_for_update()
+    state = {oid: (stage, bool(frozen)) for oid, stage, frozen in s.execute(q)}
+    moves = [m for m in moves if state.get(m.opportunity_id) == (m.from_stage, False)]
+    if not moves:
+        return []
+    insert = _insert_ignoring_conflicts(s)
+    f = RuleFiring.__table__
+    stmt = (insert(f).on_conflict_do_nothing(index_elements=["opportunity_id", "rule_id", "to_stage"])
+            .returning(f.c.opportunity_id))
+    made = set(s.scalars(stmt, [{"opportunity_id": m.opportunity_id, "rule_id": m.rule_id, "to_stage": m.target,
+                                 "from_stage": m.from_stage, "at": now} for m in moves]))
+    moves = [m for m in moves if m.opportunity_id in made]
+    record_moves(s, [StageMove(m.opportunity_id, m.from_stage, m.target, now, rule=m.rule_text, reason=MOVE_REASON)
+                     for m in moves])
+    return moves
+
+
+def move_notices(s: Session, moves: Sequence[Move]) -> dict[int, list[tuple[str, Out, str | None]]]:
+    """Per customer, the notices of its moves in order: the owner's text, then the card to the owner's
+    manager (when the owner has one)."""
+    if not moves:
+        return {}
+    names = dict(s.execute(select(Customer.id, Customer.name)
+                           .where(Customer.id.in_({m.customer_id for m in moves}))).all())
+    owners = {u: (name, boss) for u, name, boss in s.execute(
+        select(Member.userid, Member.name, Member.manager_userid)
+        .where(Member.userid.in_({m.owner_userid for m in moves})))}
+    out: dict[int, list[tuple[str, Out, str | None]]] = {}
+    for m in moves:
+        customer = names.get(m.customer_id, "")
+        from_name, to_name = stage_name(m.from_stage), stage_name(m.target)
+        notes = out.setdefault(m.customer_id, [])
+        text = M.UPGRADE_OWNER.format(customer=customer, id=m.opportunity_id, from_stage=from_name,
+                                      to_stage=to_name, rule=m.rule_text)
+        notes.append((m.owner_userid, Text(text), None))
+        owner = owners.get(m.owner_userid)
+        if owner is not None and owner[1]:
+            card = button_card(M.UPGRADE_CARD_TITLE, M.UPGRADE_CARD_DESC.format(customer=customer, owner=owner[0]),
+                               [("知道了", "ack", 1), ("退回原阶段", "revert", 2)],
+                               rows=[("商机", f"#{m.opportunity_id} {customer}"),
+                                     ("阶段", f"{from_name} → {to_name}"),
+                                     ("规则", m.rule_text[:60])])
+            notes.append((owner[1], Card("stage_upgrade", card, {"opportunity_id": m.opportunity_id,
+                                                                 "from_stage": m.from_stage,
+                                                                 "to_stage": m.target}), None))
+    return out
+
+
+def _upgrade(rt: Runtime, s: Session, rules: Sequence[tuple[UpgradeRule, R.Rule]],
+             customer_ids: Sequence[int]) -> int:
+    now = utcnow()
+    moves = apply_moves(rt, s, decide_moves(s, rules, customer_ids, now), now)
+    enqueue_notices(s, [note for notes in move_notices(s, moves).values() for note in notes])
+    return len(moves)
 
 
 def evaluate_customer(rt: Runtime, s: Session, customer: Customer) -> int:
     """Apply the upgrade rules to the customer's open opportunities; returns how many moved."""
-    opps = [o for o in s.scalars(select(Opportunity).where(Opportunity.customer_id == customer.id))
-            if not is_closed(o.stage)]
-    if not opps:
-        return 0
-    rules = active_rules(s)
-    events = [R.CustomerEvent(type=t, occurred_at=at, category=c) for t, at, c in s.execute(
-        select(CustomerEvent.type, CustomerEvent.occurred_at, CustomerEvent.category)
-        .where(CustomerEvent.customer_id == customer.id, CustomerEvent.type.not_in(COUNTED)))]
-    now = utcnow()
+    return _upgrade(rt, s, active_rules(s), [customer.id])
+
+
+def evaluate_customers(rt: Runtime, customer_ids: list[int]) -> int:
+    """``evaluate_customer`` for many customers, ``EVALUATE_CHUNK`` at a time, each chunk one transaction
+    (issue 9: the job re-checks every customer with a recent event every few minutes)."""
     moved = 0
-    for opp in opps:
-        fired = {(f.rule_id, f.to_stage) for f in s.scalars(select(RuleFiring)
-                                                             .where(RuleFiring.opportunity_id == opp.id))}
-        candidates = [(row, rule) for row, rule in rules if (row.id, rule.target) not in fired]
-        chosen = R.select_upgrade([rule for _, rule in candidates], events, now, current=opp.stage,
-                                  frozen=opp.frozen)
-        if chosen is None:
-            continue
-        row = next(r for r, rule in candidates if rule is chosen)
-        if _fire(rt, s, customer, opp, row, chosen):
-            moved += 1
+    for start in range(0, len(customer_ids), EVALUATE_CHUNK):
+        with rt.db.transaction() as s:
+            rules = active_rules(s)
+            if not rules:
+                return moved
+            moved += _upgrade(rt, s, rules, customer_ids[start:start + EVALUATE_CHUNK])
     return moved
-
-
-def _fire(rt: Runtime, s: Session, customer: Customer, opp: Opportunity, row: UpgradeRule, rule: R.Rule) -> bool:
-    from_stage = opp.stage
-    try:
-        with s.begin_nested():
-            s.add(RuleFiring(opportunity_id=opp.id, rule_id=row.id, to_stage=rule.target, from_stage=from_stage))
-            s.flush()
-    except IntegrityError:
-        return False  # another process made this move already
-    record_move(s, opp, rule.target, utcnow(), rule=row.text, reason="客户行为触发自动跃迁")
-    owner = s.scalar(select(Member).where(Member.userid == opp.owner_userid))
-    text = M.UPGRADE_OWNER.format(customer=customer.name, id=opp.id, from_stage=stage_name(from_stage),
-                                  to_stage=stage_name(rule.target), rule=row.text)
-    enqueue(s, opp.owner_userid, Text(text))
-    if owner is not None and owner.manager_userid:
-        card = button_card(M.UPGRADE_CARD_TITLE, M.UPGRADE_CARD_DESC.format(customer=customer.name,
-                                                                             owner=owner.name),
-                           [("知道了", "ack", 1), ("退回原阶段", "revert", 2)],
-                           rows=[("商机", f"#{opp.id} {customer.name}"),
-                                 ("阶段", f"{stage_name(from_stage)} → {stage_name(rule.target)}"),
-                                 ("规则", row.text[:60])])
-        enqueue(s, owner.manager_userid, Card("stage_upgrade", card, {"opportunity_id": opp.id,
-                                                                       "from_stage": from_stage,
-                                                                       "to_stage": rule.target}))
-    return True
 
 
 @job("customer_events", "process customer events left unprocessed and re-evaluate upgrade rules")
@@ -156,8 +426,10 @@ def customer_events_job(rt: Runtime) -> str:
     with rt.db.sessions() as s:
         pending = list(s.scalars(select(CustomerEvent.id).where(CustomerEvent.processed_at.is_(None))
                                  .order_by(CustomerEvent.id).limit(10000)))
-    for event_id in pending:
-        process_event(rt, event_id)
+    processed = moved = 0
+    for start in range(0, len(pending), PENDING_CHUNK):
+        done, made = process_events(rt, pending[start:start + PENDING_CHUNK])
+        processed, moved = processed + done, moved + made
     # rules can also become true with time (windows) or after an admin adds one: re-check customers
     # with recent events and open opportunities
     since = utcnow() - timedelta(days=90)
@@ -165,52 +437,5 @@ def customer_events_job(rt: Runtime) -> str:
         customer_ids = list(s.scalars(
             select(CustomerEvent.customer_id).where(CustomerEvent.occurred_at >= since).distinct()
             .order_by(CustomerEvent.customer_id)))
-    moved = evaluate_customers(rt, customer_ids)
-    return f"{len(pending)} events processed, {moved} opportunities upgraded"
-
-
-EVALUATE_CHUNK = 500
-
-
-def evaluate_customers(rt: Runtime, customer_ids: list[int]) -> int:
-    """``evaluate_customer`` for many customers, loaded set-based: a chunk of customers at a time, one
-    query each for their open opportunities, their events and the rules' earlier firings (issue 9: the job
-    re-checks every customer with a recent event every few minutes). Same decisions, same ``_fire``."""
-    moved = 0
-    for start in range(0, len(customer_ids), EVALUATE_CHUNK):
-        chunk = customer_ids[start:start + EVALUATE_CHUNK]
-        with rt.db.transaction() as s:
-            rules = active_rules(s)
-            if not rules:
-                return moved
-            opps = [o for o in s.scalars(select(Opportunity).where(Opportunity.customer_id.in_(chunk))
-                                         .order_by(Opportunity.id))
-                    if not is_closed(o.stage) and not o.frozen
-                    and any(R.decide_upgrade(o.stage, rule.target, frozen=False).move for _, rule in rules)]
-            if not opps:
-                continue
-            events: dict[int, list[R.CustomerEvent]] = {}
-            for cid, t, at, c in s.execute(
-                    select(CustomerEvent.customer_id, CustomerEvent.type, CustomerEvent.occurred_at,
-                           CustomerEvent.category)
-                    .where(CustomerEvent.customer_id.in_({o.customer_id for o in opps}),
-                           CustomerEvent.type.not_in(COUNTED))):
-                events.setdefault(cid, []).append(R.CustomerEvent(type=t, occurred_at=at, category=c))
-            fired: dict[int, set[tuple[int, str]]] = {}
-            for oid, rule_id, to_stage in s.execute(
-                    select(RuleFiring.opportunity_id, RuleFiring.rule_id, RuleFiring.to_stage)
-                    .where(RuleFiring.opportunity_id.in_([o.id for o in opps]))):
-                fired.setdefault(oid, set()).add((rule_id, to_stage))
-            now = utcnow()
-            for opp in opps:
-                candidates = [(row, rule) for row, rule in rules
-                              if (row.id, rule.target) not in fired.get(opp.id, set())]
-                chosen = R.select_upgrade([rule for _, rule in candidates], events.get(opp.customer_id, []), now,
-                                          current=opp.stage, frozen=opp.frozen)
-                if chosen is None:
-                    continue
-                row = next(r for r, rule in candidates if rule is chosen)
-                customer = s.get(Customer, opp.customer_id)
-                if customer is not None and _fire(rt, s, customer, opp, row, chosen):
-                    moved += 1
-    return moved
+    moved += evaluate_customers(rt, customer_ids)
+    return f"{processed} events processed, {moved} opportunities upgraded"
