@@ -3,11 +3,14 @@ the bonus ledger, monthly scores and new-hire alerts."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Date, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from storage.models import Base, BigId
 from storage.types import Money, utcnow
@@ -77,6 +80,32 @@ class BonusLedgerRow(Base):
     kind: Mapped[str] = mapped_column(String(16))  # credit / clawback
     booked_on: Mapped[date] = mapped_column(Date, index=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+def add_bonus_rows(session: Session, rows: Sequence[dict[str, Any]]) -> list[bool]:
+    """Book many bonus ledger rows (dicts of payment_id, userid, amount, kind, booked_on) with one insert;
+    returns, per row, whether it was booked (False: its (payment, kind) is already in the ledger, e.g.
+    booked by a concurrent run — then the rows go one savepoint each, as adding them one by one would)."""
+    if not rows:
+        return []
+    from storage.payments import insert_rows
+
+    table = BonusLedgerRow.__table__
+    try:
+        with session.begin_nested():
+            insert_rows(session, table, rows)  # type: ignore[arg-type]
+        return [True] * len(rows)
+    except IntegrityError:
+        pass
+    booked = []
+    for row in rows:
+        try:
+            with session.begin_nested():
+                insert_rows(session, table, [row])  # type: ignore[arg-type]
+            booked.append(True)
+        except IntegrityError:
+            booked.append(False)
+    return booked
 
 
 class MonthlyScore(Base):
