@@ -106,54 +106,28 @@ def _build(recipient: str, out: Out, dedup_key: str | None,
     return new, rows
 
 
-def enqueue_many(session: Session, items: Sequence[tuple[str, Out, str | None]]) -> int:
-    """``enqueue`` for many notifications at once (a job pushing thousands), keyed (``dedup_key``) or not:
-    one query per thousand keys finds those already queued, then one multi-row INSERT per table (no ORM
-    objects) under one savepoint adds the rest, in ``items`` order (so each member gets them in that
-    order, as if ``enqueue`` had been called for each in turn). A key twice in ``items`` is queued once
-    (the first). Should a concurrent run take one of the keys meanwhile, it falls back to ``enqueue`` one
-    by one. Returns how many notifications were added.
+def enqueue_many(session: Session, items: Sequence[tuple[str, Out, str]]) -> int:
+    """``enqueue`` for many keyed notifications at once (a job pushing thousands): one query per thousand
+    keys finds those already queued, one savepoint inserts the rest. Should a concurrent run take one of
+    the keys meanwhile, it falls back to ``enqueue`` one by one. Returns how many notifications were added.
     """
-    keys = [key for _, _, key in items if key is not None]
+    keys = [key for _, _, key in items]
     queued: set[str | None] = set()
     for i in range(0, len(keys), 1000):
         queued.update(session.scalars(select(OutboxMessage.dedup_key)
                                       .where(OutboxMessage.dedup_key.in_(keys[i:i + 1000]))))
-    todo: list[tuple[str, Out, str | None]] = []
+    todo: dict[str, tuple[str, Out]] = {}
     for recipient, out, key in items:
-        if key is not None:
-            if key in queued:
-                continue
-            queued.add(key)
-        todo.append((recipient, out, key))
-    if not todo:
-        return 0
-    now = utcnow()
-    cards: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
-    for recipient, out, key in todo:
-        if isinstance(out, CardUpdate):
-            raise TypeError("a CardUpdate answers a click; use enqueue_card_update")
-        task_id = None
-        if isinstance(out, Card):
-            task_id = str(out.card.get("task_id") or new_task_id(out.kind))
-            cards.append({"task_id": task_id, "kind": out.kind, "addressee": recipient,
-                          "card_type": out.card_type, "subject": out.subject, "status": "open", "created_at": now})
-            bodies: list[tuple[str, dict[str, Any]]] = [("template_card", dict(out.card, task_id=task_id))]
-        else:
-            bodies = wire_bodies(out)
-        for i, (msgtype, body) in enumerate(bodies):
-            rows.append({"recipient": recipient, "msgtype": msgtype, "body": body,
-                         "dedup_key": None if key is None else key if i == 0 else f"{key}#{i}",
-                         "card_task_id": task_id, "status": "pending", "attempts": 0, "next_attempt_at": now,
-                         "created_at": now})
+        if key not in queued and key not in todo:
+            todo[key] = (recipient, out)
+    new: list[Any] = []
+    for key, (recipient, out) in todo.items():
+        new += _build(recipient, out, key, None)[0]
     try:
         with session.begin_nested():
-            if cards:
-                session.execute(CardRow.__table__.insert(), cards)
-            session.execute(OutboxMessage.__table__.insert(), rows)
+            session.add_all(new)
     except IntegrityError:
-        return sum(1 for recipient, out, key in todo if enqueue(session, recipient, out, dedup_key=key))
+        return sum(1 for key, (recipient, out) in todo.items() if enqueue(session, recipient, out, dedup_key=key))
     return len(todo)
 
 
