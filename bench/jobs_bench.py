@@ -288,39 +288,56 @@ def baseline_bank_poll(rt: Any) -> int:
 
 def baseline_collection_reminders(rt: Any) -> int:
     """Per unpaid invoiced instalment, the key of its latest planned push (domain/invoicing.py's plan),
-    unless the outbox already has it."""
+    unless the outbox already has it, and the push itself: one INSERT … SELECT of the outbox rows with
+    their texts rendered in SQL (the job's work: decide and queue; rolled back so the job finds the same
+    data). Returns the rows inserted."""
+    from storage.types import utcnow
+
     today = datetime.now(rt.config.tz).date()
     if rt.db.is_postgres:
         day = "to_char(r.collectible_on, 'YYYY-MM-DD')"
         late = "(CAST(:today AS date) - r.collectible_on)"
         before = "(r.collectible_on - {n} <= CAST(:today AS date) AND r.collectible_on - {n} > r.invoiced_on)"
         positive, invoiced = "r.outstanding > 0", "r.invoiced_on <= CAST(:today AS date)"
-        key = "'collect:' || r.id || ':' || k.key"
+        body = "json_build_object('content', {text})"
     else:
         day = "r.collectible_on"
         late = "CAST(julianday(:today) - julianday(r.collectible_on) AS INTEGER)"
         before = ("(date(r.collectible_on, '-{n} day') <= :today "
                   "AND date(r.collectible_on, '-{n} day') > r.invoiced_on)")
         positive, invoiced = "CAST(r.outstanding AS NUMERIC) > 0", "r.invoiced_on <= :today"
-        key = "'collect:' || r.id || ':' || k.key"
+        body = "json_object('content', {text})"
+    # domain/invoicing.py's texts: days left (or 今日) for the countdown and the invoiced notice, days late after
+    rendered = ("'【' || c.number || ' 第' || r.seq || '期】' || CASE "
+                "WHEN k.late > 0 THEN '已逾期 ' || k.late || ' 天，请尽快催款' "
+                "WHEN k.late = 0 THEN CASE WHEN k.step = 'invoiced' THEN '已开票，今日可催款' ELSE '今日可催款' END "
+                "WHEN k.step = 'invoiced' THEN '已开票，距可催款还有 ' || (-k.late) || ' 天' "
+                "ELSE '距可催款还有 ' || (-k.late) || ' 天' END")
     sql = text(f"""
+        INSERT INTO outbox (recipient, msgtype, body, status, attempts, next_attempt_at, dedup_key, created_at)
         WITH k AS (
-          SELECT r.id, CASE
-            WHEN {late} >= 3 THEN 'overdue-' || ({late} / 3 * 3) || '@' || {day}
-            WHEN {late} >= 0 AND r.collectible_on > r.invoiced_on THEN 'due@' || {day}
-            WHEN {before.format(n=1)} THEN 'countdown-1@' || {day}
-            WHEN {before.format(n=3)} THEN 'countdown-3@' || {day}
-            WHEN {before.format(n=7)} THEN 'countdown-7@' || {day}
-            ELSE 'invoiced@' || {day} END AS key
+          SELECT r.id, {late} AS late, CASE
+            WHEN {late} >= 3 THEN 'overdue-' || ({late} / 3 * 3)
+            WHEN {late} >= 0 AND r.collectible_on > r.invoiced_on THEN 'due'
+            WHEN {before.format(n=1)} THEN 'countdown-1'
+            WHEN {before.format(n=3)} THEN 'countdown-3'
+            WHEN {before.format(n=7)} THEN 'countdown-7'
+            ELSE 'invoiced' END AS step, {day} AS day
           FROM receivables r
           WHERE r.invoiced_on IS NOT NULL AND r.collectible_on IS NOT NULL AND {positive} AND {invoiced})
-        SELECT r.id, c.owner_userid, k.key FROM k JOIN receivables r ON r.id = k.id
+        SELECT c.owner_userid, 'text', {body.format(text=rendered)}, 'pending', 0, :now,
+               'collect:' || r.id || ':' || k.step || '@' || k.day, :now
+        FROM k JOIN receivables r ON r.id = k.id
         JOIN contracts c ON c.id = r.contract_id
-        LEFT JOIN outbox o ON o.dedup_key = {key}
+        LEFT JOIN outbox o ON o.dedup_key = 'collect:' || r.id || ':' || k.step || '@' || k.day
         WHERE o.id IS NULL
-    """)  # noqa: S608
-    with rt.db.sessions() as s:
-        return len(s.execute(sql, {"today": today}).all())
+        ORDER BY r.id
+    """).bindparams(*_tz_params("now"))  # noqa: S608
+    with rt.db.engine.connect() as conn:
+        trans = conn.begin()
+        inserted = conn.execute(sql, {"today": today, "now": utcnow()}).rowcount
+        trans.rollback()
+    return int(inserted)
 
 
 def baseline_credit_check(rt: Any) -> int:

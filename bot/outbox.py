@@ -106,29 +106,12 @@ def _build(recipient: str, out: Out, dedup_key: str | None,
     return new, rows
 
 
-def enqueue_many(session: Session, items: Sequence[tuple[str, Out, str]]) -> int:
-    """``enqueue`` for many keyed notifications at once (a job pushing thousands): one query per thousand
-    keys finds those already queued, one savepoint inserts the rest. Should a concurrent run take one of
-    the keys meanwhile, it falls back to ``enqueue`` one by one. Returns how many notifications were added.
+def enqueue_many(session: Session, items: Sequence[tuple[str, Out, str | None]]) -> int:
+    """``enqueue`` for many notifications at once (a job pushing thousands), keyed or not: ``enqueue_in_order``
+    (already queued or repeated keys skipped, the rest inserted in ``items`` order without ORM objects).
+    Returns how many notifications were added.
     """
-    keys = [key for _, _, key in items]
-    queued: set[str | None] = set()
-    for i in range(0, len(keys), 1000):
-        queued.update(session.scalars(select(OutboxMessage.dedup_key)
-                                      .where(OutboxMessage.dedup_key.in_(keys[i:i + 1000]))))
-    todo: dict[str, tuple[str, Out]] = {}
-    for recipient, out, key in items:
-        if key not in queued and key not in todo:
-            todo[key] = (recipient, out)
-    new: list[Any] = []
-    for key, (recipient, out) in todo.items():
-        new += _build(recipient, out, key, None)[0]
-    try:
-        with session.begin_nested():
-            session.add_all(new)
-    except IntegrityError:
-        return sum(1 for key, (recipient, out) in todo.items() if enqueue(session, recipient, out, dedup_key=key))
-    return len(todo)
+    return enqueue_in_order(session, items)
 
 
 def enqueue_in_order(session: Session, items: Sequence[tuple[str, Out, str | None]]) -> int:
