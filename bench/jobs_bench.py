@@ -341,25 +341,92 @@ def baseline_collection_reminders(rt: Any) -> int:
 
 
 def baseline_credit_check(rt: Any) -> int:
+    """The job's requests by hand — batch POSTs of ``batch_size`` when ``batch_url`` is configured, else one
+    GET per customer; ``concurrency`` in flight, one keep-alive session per thread, the job's timeout —
+    and its SQL: the customers, their latest ratings in one query, one bulk insert of the changed
+    ratings, and for a fall below the threshold the opportunities frozen in one UPDATE, the owners'
+    messages and the risk officers' cards in one insert each (rolled back). Returns the customers rated."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
     import requests
 
+    from domain.credit import crossed_below
+    from storage.types import utcnow
+
     settings = rt.config.section("integrations.credit")
+    timeout, size = float(settings["timeout_s"]), int(settings["batch_size"])
+    headers = {"Authorization": f"Bearer {settings.get('key', '')}"}
     with rt.db.sessions() as s:
         rows = s.execute(text("SELECT DISTINCT c.id, c.credit_code, c.name FROM opportunities o "
-                              "JOIN customers c ON c.id = o.customer_id WHERE o.stage NOT IN ('won', 'lost')")).all()
-    http = requests.Session()
-    http.headers["Authorization"] = f"Bearer {settings.get('key', '')}"
-    ratings = []
-    for cid, code, name in rows:
-        body = http.get(str(settings["base_url"]), params={"credit_code": code} if code else {"name": name},
-                        timeout=15).json()
-        ratings.append({"customer_id": cid, "rating": body["rating"], "agency": body["agency"],
-                        "scale": body["scale"], "rated_on": body["rated_on"]})
+                              "JOIN customers c ON c.id = o.customer_id WHERE o.stage NOT IN ('won', 'lost') "
+                              "ORDER BY c.id")).all()
+    local = threading.local()
+
+    def http() -> requests.Session:
+        if not hasattr(local, "http"):
+            local.http = requests.Session()
+        return local.http  # type: ignore[no-any-return]
+
+    def batch(part: list[Any]) -> list[dict[str, Any]]:
+        items = [{"ref": str(i), "credit_code": code} if code else {"ref": str(i), "name": name}
+                 for i, (_, code, name) in enumerate(part)]
+        res = http().post(str(settings["batch_url"]), json={"items": items}, headers=headers, timeout=timeout)
+        by_ref = {r["ref"]: r for r in res.json()["results"]}
+        return [{**by_ref[str(i)], "customer_id": cid} for i, (cid, _, _) in enumerate(part) if str(i) in by_ref]
+
+    def one(row: Any) -> list[dict[str, Any]]:
+        cid, code, name = row
+        res = http().get(str(settings["base_url"]), params={"credit_code": code} if code else {"name": name},
+                         headers=headers, timeout=timeout)
+        return [] if res.status_code == 404 else [{**res.json(), "customer_id": cid}]
+
+    with ThreadPoolExecutor(int(settings["concurrency"])) as pool:
+        if settings.get("batch_url"):
+            parts = pool.map(batch, [rows[i:i + size] for i in range(0, len(rows), size)])
+        else:
+            parts = pool.map(one, rows)
+        ratings = [r for part in parts for r in part]
+    threshold = str(rt.config.get("payments.credit_threshold"))
+    names = {cid: name for cid, _, name in rows}
+    now = utcnow()
     with rt.db.engine.connect() as conn:
         trans = conn.begin()
-        conn.execute(text("INSERT INTO credit_ratings (customer_id, rating, agency, scale, rated_on, source, created_at) "
-                          "VALUES (:customer_id, :rating, :agency, :scale, :rated_on, 'provider', CURRENT_TIMESTAMP)"),
-                     [{**r, "rated_on": datetime.fromisoformat(r["rated_on"]).date()} for r in ratings])
+        previous = dict(conn.execute(text(
+            "SELECT customer_id, rating FROM (SELECT customer_id, rating, ROW_NUMBER() OVER (PARTITION BY customer_id "
+            "ORDER BY rated_on DESC, id DESC) AS n FROM credit_ratings) r WHERE n = 1")).all())
+        changed = [r for r in ratings if previous.get(r["customer_id"]) != r["rating"]]
+        if changed:
+            conn.execute(text("INSERT INTO credit_ratings (customer_id, rating, agency, scale, rated_on, source, created_at) "
+                              "VALUES (:customer_id, :rating, :agency, :scale, :rated_on, 'provider', :now)")
+                         .bindparams(*_tz_params("now")),
+                         [{**r, "rated_on": datetime.fromisoformat(r["rated_on"]).date(), "now": now} for r in changed])
+        falls = [r["customer_id"] for r in changed if crossed_below(previous.get(r["customer_id"]), r["rating"],
+                                                                    threshold)]
+        if falls:
+            frozen = conn.execute(text("UPDATE opportunities SET frozen = true, frozen_reason = 'credit' "
+                                       "WHERE customer_id IN :ids AND stage NOT IN ('won', 'lost') AND NOT frozen "
+                                       "RETURNING customer_id, owner_userid")
+                                  .bindparams(bindparam("ids", expanding=True)), {"ids": falls}).all()
+            risk = [u for u, roles in conn.execute(text("SELECT userid, roles FROM members WHERE active"))
+                    if "risk" in (json.loads(roles) if isinstance(roles, str) else roles or [])]
+            owners = sorted({(cid, owner) for cid, owner in frozen})
+            cards = [{"task_id": f"bench-{cid}-{u}", "addressee": u} for cid in sorted({c for c, _ in frozen})
+                     for u in risk]
+            out = text("INSERT INTO outbox (recipient, msgtype, body, status, attempts, next_attempt_at, "
+                       "card_task_id, created_at) VALUES (:recipient, :msgtype, :body, 'pending', 0, :now, :task, :now)"
+                       ).bindparams(*_tz_params("now"))
+            conn.execute(out, [{"recipient": owner, "msgtype": "text", "task": None, "now": now,
+                                "body": json.dumps({"content": f"客户「{names[cid]}」已冻结"}, ensure_ascii=False)}
+                               for cid, owner in owners])
+            if cards:
+                conn.execute(text("INSERT INTO cards (task_id, kind, addressee, card_type, subject, status, created_at) "
+                                  "VALUES (:task_id, 'credit_freeze', :addressee, 'button_interaction', '{}', 'open', "
+                                  ":now)")
+                             .bindparams(*_tz_params("now")), [{**c, "now": now} for c in cards])
+                conn.execute(out, [{"recipient": c["addressee"], "msgtype": "template_card", "task": c["task_id"],
+                                    "now": now, "body": json.dumps({"card_type": "button_interaction"})}
+                                   for c in cards])
         trans.rollback()
     return len(ratings)
 

@@ -4,23 +4,26 @@ the crossing — freeze its unsigned opportunities, send the risk officer a card
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot import messages as M
-from bot.out import Card, Text, button_card
-from bot.outbox import enqueue
+from bot.out import Card, Out, Text, button_card
+from bot.outbox import enqueue, enqueue_many
 from domain.credit import RatingError, crossed_below, parse_rating
 from domain.stages import is_closed
-from integrations.credit import CreditError, fetch_rating
+from integrations.credit import Answer, CreditClient, CreditError
 from jobs.registry import job
 from storage.models import Member
 from storage.payments import CreditRating
 from storage.sales import Customer, Opportunity
 from storage.settings import tunable
+from storage.types import utcnow
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -48,68 +51,151 @@ def record_rating(rt: Runtime, s: Session, customer: Customer, rating: str, *, a
     return freeze_customer(s, customer, previous, rating, threshold)
 
 
+def risk_officers(s: Session) -> list[str]:
+    """The active members with the risk role (who get the freeze card)."""
+    return [m.userid for m in s.scalars(select(Member).where(Member.active.is_(True)).order_by(Member.userid))
+            if "risk" in (m.roles or [])]
+
+
 def freeze_customer(s: Session, customer: Customer, previous: str | None, rating: str, threshold: str) -> int:
+    opps = s.scalars(select(Opportunity).where(Opportunity.customer_id == customer.id).order_by(Opportunity.id))
+    n, messages = _freeze(customer.id, customer.name, list(opps), previous, rating, threshold, risk_officers(s))
+    for recipient, out in messages:
+        enqueue(s, recipient, out)
+    return n
+
+
+def _freeze(customer_id: int, customer_name: str, opps: Sequence[Opportunity], previous: str | None, rating: str,
+            threshold: str, risk: Sequence[str]) -> tuple[int, list[tuple[str, Out]]]:
+    """Freeze the customer's unsigned opportunities (``opps``: all of them); returns how many were frozen
+    and what to send: each owner a message, each risk officer the card."""
     reason = M.FREEZE_REASON.format(previous=previous or "无", rating=rating, threshold=threshold)
     frozen = []
-    for opp in s.scalars(select(Opportunity).where(Opportunity.customer_id == customer.id)):
+    for opp in opps:
         if is_closed(opp.stage) or opp.frozen:
             continue  # signed (won) or lost deals are not frozen
         opp.frozen, opp.frozen_reason = True, reason
         frozen.append(opp)
     if not frozen:
-        return 0
-    owners = sorted({o.owner_userid for o in frozen})
-    for owner in owners:
-        enqueue(s, owner, Text(M.FREEZE_OWNER.format(customer=customer.name, reason=reason,
-                                                    n=sum(1 for o in frozen if o.owner_userid == owner))))
-    card = button_card(M.FREEZE_CARD_TITLE, M.FREEZE_CARD_DESC.format(customer=customer.name, rating=rating),
+        return 0, []
+    messages: list[tuple[str, Out]] = []
+    for owner in sorted({o.owner_userid for o in frozen}):
+        messages.append((owner, Text(M.FREEZE_OWNER.format(customer=customer_name, reason=reason,
+                                                           n=sum(1 for o in frozen if o.owner_userid == owner)))))
+    card = button_card(M.FREEZE_CARD_TITLE, M.FREEZE_CARD_DESC.format(customer=customer_name, rating=rating),
                        [("维持冻结", "keep", 2), ("解冻", "unfreeze", 1)],
                        rows=[("评级变化", f"{previous or '无'} → {rating}"), ("冻结商机", f"{len(frozen)} 个")])
-    for m in s.scalars(select(Member).where(Member.active.is_(True))):
-        if "risk" in (m.roles or []):
-            enqueue(s, m.userid, Card("credit_freeze", card, {"customer_id": customer.id,
-                                                               "opportunity_ids": [o.id for o in frozen]}))
-    return len(frozen)
+    for userid in risk:
+        messages.append((userid, Card("credit_freeze", card, {"customer_id": customer_id,
+                                                              "opportunity_ids": [o.id for o in frozen]})))
+    return len(frozen), messages
+
+
+CHUNK = 1000
+
+
+def latest_ratings(s: Session, customer_ids: Sequence[int]) -> dict[int, str]:
+    """``latest_rating`` of many customers at once (those with none are absent)."""
+    n = func.row_number().over(partition_by=CreditRating.customer_id,
+                               order_by=(CreditRating.rated_on.desc(), CreditRating.id.desc()))
+    ranked = (select(CreditRating.customer_id, CreditRating.rating, n.label("n"))
+              .where(CreditRating.customer_id.in_(customer_ids)).subquery())
+    return {cid: rating for cid, rating in s.execute(select(ranked.c.customer_id, ranked.c.rating)
+                                                     .where(ranked.c.n == 1))}
 
 
 @job("credit_check", "ask the credit provider for each active customer's rating; freeze on a fall")
 def credit_check(rt: Runtime) -> str:
+    """Every customer with an open opportunity, a chunk at a time: the chunk's ratings asked of the provider
+    (batch requests when configured, else concurrent GETs; the next chunk's requests run while this one
+    is written), compared with the stored latest ratings in one query, the changes inserted at once and
+    a fall below the threshold frozen (``freeze_customer``), one transaction per chunk. A rerun after a
+    crash finds the ratings already stored and does nothing twice."""
     settings = rt.config.section("integrations.credit")
     if not settings.get("enabled") or not settings.get("base_url"):
         return "credit provider not configured"
     with rt.db.sessions() as s:
         ids = list(s.scalars(select(Opportunity.customer_id).where(Opportunity.stage.not_in(("won", "lost")))
-                             .distinct()))
-    checked = frozen = failed = 0
-    for cid in ids:
-        with rt.db.sessions() as s:
-            customer = s.get(Customer, cid)
-            code, name = (customer.credit_code, customer.name) if customer else (None, "")
-        if customer is None:
-            continue
-        try:
-            found = fetch_rating(settings, code, name)
-        except CreditError as exc:
-            log.warning("credit lookup failed", extra={"customer": cid, "error": str(exc)})
+                             .distinct().order_by(Opportunity.customer_id)))
+    chunks = [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
+    totals = {"checked": 0, "frozen": 0, "failed": 0}
+    with CreditClient(settings) as client:
+
+        def start(chunk: list[int]) -> tuple[list[Any], Any]:
+            with rt.db.sessions() as s:
+                customers = s.execute(select(Customer.id, Customer.credit_code, Customer.name)
+                                      .where(Customer.id.in_(chunk)).order_by(Customer.id)).all()
+            return customers, client.submit([(code, name) for _, code, name in customers])
+
+        pending = start(chunks[0]) if chunks else None
+        for k in range(len(chunks)):
+            assert pending is not None
+            customers, wait = pending
+            answers = wait()
+            pending = start(chunks[k + 1]) if k + 1 < len(chunks) else None
+            _store_chunk(rt, customers, answers, totals)
+    summary = f"{totals['checked']} checked, {totals['frozen']} opportunities frozen, {totals['failed']} failed"
+    if totals["failed"] and not totals["checked"]:
+        raise RuntimeError(summary)
+    return summary
+
+
+def _store_chunk(rt: Runtime, customers: Sequence[Any], answers: Sequence[Answer], totals: dict[str, int]) -> None:
+    """One transaction: the changed ratings inserted at once; the customers that fell below the threshold
+    frozen as ``record_rating`` would (their opportunities loaded in one query, the messages and cards
+    queued in one insert)."""
+    found: list[tuple[int, str, Any]] = []
+    failed = 0
+    for (cid, _, _), answer in zip(customers, answers, strict=True):
+        if isinstance(answer, CreditError):
+            log.warning("credit lookup failed", extra={"customer": cid, "error": str(answer)})
             failed += 1
-            continue
-        if found is None:
-            continue
-        with rt.db.transaction() as s:
-            customer = s.get(Customer, cid)
-            assert customer is not None
+        elif answer is not None:
             try:
-                frozen += record_rating(rt, s, customer, found.rating, agency=found.agency, scale=found.scale,
-                                        rated_on=found.rated_on, source="provider", by=None)
+                found.append((cid, _parse(answer.rating), answer))
             except RatingError as exc:
                 log.warning("provider sent an unknown rating", extra={"customer": cid, "error": str(exc)})
                 failed += 1
-                continue
-        checked += 1
-    summary = f"{checked} checked, {frozen} opportunities frozen, {failed} failed"
-    if failed and not checked:
-        raise RuntimeError(summary)
-    return summary
+    frozen = 0
+    if found:
+        with rt.db.transaction() as s:
+            previous = latest_ratings(s, [cid for cid, _, _ in found])
+            changed = [(cid, rating, answer) for cid, rating, answer in found if previous.get(cid) != rating]
+            if changed:
+                s.execute(CreditRating.__table__.insert(), [
+                    {"customer_id": cid, "rating": rating, "agency": answer.agency, "scale": answer.scale,
+                     "rated_on": answer.rated_on, "source": "provider", "entered_by": None, "created_at": utcnow()}
+                    for cid, rating, answer in changed])
+                threshold = str(tunable(s, rt.config, "payments.credit_threshold"))
+                falls = [(cid, rating) for cid, rating, _ in changed
+                         if _crossed_below(previous.get(cid), rating, threshold)]
+                if falls:
+                    frozen = _freeze_all(s, falls, previous, threshold, {cid: name for cid, _, name in customers})
+    totals["checked"] += len(found)
+    totals["frozen"] += frozen
+    totals["failed"] += failed
+
+
+def _freeze_all(s: Session, falls: Sequence[tuple[int, str]], previous: dict[int, str], threshold: str,
+                names: dict[int, str]) -> int:
+    opps: dict[int, list[Opportunity]] = {cid: [] for cid, _ in falls}
+    for opp in s.scalars(select(Opportunity).where(Opportunity.customer_id.in_(list(opps)))
+                         .order_by(Opportunity.customer_id, Opportunity.id)):
+        opps[opp.customer_id].append(opp)
+    risk = risk_officers(s)
+    frozen = 0
+    items: list[tuple[str, Out, str | None]] = []
+    for cid, rating in falls:
+        n, messages = _freeze(cid, names[cid], opps[cid], previous.get(cid), rating, threshold, risk)
+        frozen += n
+        items += [(recipient, out, None) for recipient, out in messages]
+    enqueue_many(s, items)
+    return frozen
+
+
+# the provider's spellings and the threshold crossings repeat: decide each once
+_parse = lru_cache(maxsize=256)(parse_rating)
+_crossed_below = lru_cache(maxsize=4096)(crossed_below)
 
 
 def today(rt: Runtime) -> date:
