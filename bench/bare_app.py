@@ -1,7 +1,7 @@
 """The baselines of the HTTP benchmarks: bare Flask endpoints under the same gunicorn and workers.
 
 ``POST /wecom/callback`` reads the body and answers an empty 200; ``GET /t/<token>`` answers a 302 to a
-fixed URL. No salesbot code, no database, no Redis.
+fixed URL with the same headers as salesbot's redirect. No salesbot code, no database, no Redis.
 """
 
 from __future__ import annotations
@@ -21,4 +21,5 @@ def callback() -> Response:
 def follow(token: str) -> Response:
     resp = redirect("https://docs.example.com/manual.pdf", code=302)
     resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Referrer-Policy"] = "no-referrer"
     return resp  # type: ignore[return-value]

@@ -123,6 +123,8 @@ DEFAULT_JOBS: dict[str, dict[str, Any]] = {
                         "doc": "alert admins when too many of a team's submissions were rejected today"},
     "customer_events": {"cron": "", "interval_s": 300, "enabled": True,
                         "doc": "process customer events left unprocessed and re-evaluate upgrade rules"},
+    "link_clicks": {"cron": "", "interval_s": 5, "enabled": True,
+                    "doc": "move queued tracked-link clicks into customer events and remind"},
     "funnel_heatmap": {"cron": "0 9 * * 1", "interval_s": 0, "enabled": True,
                        "doc": "send each manager the weekly funnel heatmap of their team"},
     "collection_reminders": {"cron": "0 9 * * *", "interval_s": 0, "enabled": True,

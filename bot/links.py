@@ -1,7 +1,16 @@
 """GET /t/<token> (tracked links) and POST /hooks/product-events (signed product events).
 
-Both store the event in one short transaction and answer at once; reminders and stage upgrades run
-afterwards in the background (and the customer_events job catches anything left behind).
+A click touches no database: the token is looked up in a small in-process cache (filled from the
+database on a miss) and the click is queued in Redis with one RPUSH, sent in the same round trip as a GET
+of the links version; ``jobs.link_clicks`` moves queued clicks into customer_events in batches and runs
+their follow-ups (the web process drains too, in its background executor, at most once a second).
+Revoking a link or removing an item through the ORM bumps the version after the commit, and every cached
+entry belongs to the version it was read under, so a change is seen by the next click; a change made
+outside the ORM (raw SQL) is seen within ``CACHE_TTL_S``. When Redis is unreachable the click is stored
+directly, as before the queue existed (nothing lost, still a 302).
+
+Product events are stored in one short transaction and answered at once; reminders and stage upgrades
+run afterwards in the background (and the customer_events job catches anything left behind).
 """
 
 from __future__ import annotations
@@ -11,15 +20,27 @@ import hmac
 import json
 import logging
 import re
+import socket
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
+import redis
 from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, request
-from sqlalchemy import select
+from flask.sessions import SessionInterface
+from sqlalchemy import bindparam, event, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import ORMExecuteState, Session, object_session
 
 from bot.runtime import Runtime
 from domain.crawlers import is_preview_or_bot
+from jobs import link_clicks as clicks
 from jobs.customer_events import process_event
 from storage.behaviour import CustomerEvent, LinkItem, TrackedLink
 from storage.sales import Customer
@@ -34,6 +55,16 @@ MAX_EVENT_BYTES = 64 * 1024
 TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_EVENT_ID = 100  # customer_events.external_id is "product:" + id, at most 128 characters
 MAX_ROW_ID = 2**63 - 1  # a BIGINT primary key
+
+VERSION_KEY = "links:version"  # bumped after every committed change of a tracked link or a library item
+CACHE_TTL_S = 60.0  # how long a cached link is trusted without a version bump (changes by raw SQL)
+CACHE_SIZE = 20_000
+UNKNOWN_TTL_S = 10.0  # unknown, revoked and removed tokens: short, and bounded apart from the known ones
+UNKNOWN_SIZE = 10_000
+PRELOAD = CACHE_SIZE // 2  # the newest links read into the cache when the process starts
+KICK_EVERY_S = 1.0  # the web process drains the click queue at most this often
+REDIS_RETRY_S = 2.0  # after a Redis failure, clicks go straight to the database for this long
+_CHANGED = "salesbot.links_changed"
 
 
 def _rt() -> Runtime:
@@ -57,33 +88,383 @@ def _ip_hash(rt: Runtime, ip: str | None) -> str | None:
     return hashlib.sha256(f"{salt}:{ip}".encode()).hexdigest()
 
 
-@bp.get("/t/<token>")
-def follow(token: str) -> Response:
-    rt = _rt()
-    if not TOKEN_RE.fullmatch(token):  # never ours (token_urlsafe); NUL would even upset PostgreSQL
-        return Response(NOT_FOUND_PAGE, status=404, mimetype="text/html")
-    ua = request.headers.get("User-Agent", "")
-    with rt.db.transaction() as s:
-        row = s.scalar(select(TrackedLink).where(TrackedLink.token == token))
-        item = s.get(LinkItem, row.item_id) if row is not None else None
-        if row is None or row.revoked or item is None or not item.active:
-            return Response(NOT_FOUND_PAGE, status=404, mimetype="text/html")
-        preview = is_preview_or_bot(ua)
-        ev = CustomerEvent(customer_id=row.customer_id, type="link_preview" if preview else "link_click",
-                           category=item.category, item_id=item.id, source="link", occurred_at=datetime.now(rt.config.tz),
-                           data={"token": token}, user_agent=ua[:512], ip_hash=_ip_hash(rt, request.remote_addr))
-        if preview:
-            ev.processed_at = ev.occurred_at
-        s.add(ev)
-        s.flush()
-        event_id, target = ev.id, item.url
-    if not preview:
-        _background(rt, event_id)
+# ---- the token cache -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    customer_id: int
+    item_id: int
+    category: str
+    url: str
+
+
+class LinkCache:
+    """token → Link, a bounded LRU; each entry remembers the links version it was read under and expires
+    after ``CACHE_TTL_S``. Unknown (or revoked) tokens go to a second, separate LRU with a shorter life, so
+    guessing tokens can neither grow memory nor push real links out."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._known: OrderedDict[str, tuple[Link, str | None, float]] = OrderedDict()
+        self._unknown: OrderedDict[str, float] = OrderedDict()
+
+    def known(self, token: str) -> tuple[Link, str | None] | None:
+        with self._lock:
+            entry = self._known.get(token)
+            if entry is None:
+                return None
+            if entry[2] <= self.clock():
+                del self._known[token]
+                return None
+            self._known.move_to_end(token)
+            return entry[0], entry[1]
+
+    def unknown(self, token: str) -> bool:
+        with self._lock:
+            until = self._unknown.get(token)
+            if until is None:
+                return False
+            if until <= self.clock():
+                del self._unknown[token]
+                return False
+            return True
+
+    def put(self, token: str, link: Link | None, version: str | None) -> None:
+        with self._lock:
+            self._known.pop(token, None)
+            if link is None:
+                self._unknown[token] = self.clock() + UNKNOWN_TTL_S
+                self._unknown.move_to_end(token)
+                while len(self._unknown) > UNKNOWN_SIZE:
+                    self._unknown.popitem(last=False)
+                return
+            self._unknown.pop(token, None)
+            self._known[token] = (link, version, self.clock() + CACHE_TTL_S)
+            while len(self._known) > CACHE_SIZE:
+                self._known.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._known) + len(self._unknown)
+
+
+# ---- Redis, lean -----------------------------------------------------------------------------------
+
+
+class RedisLine:
+    """Commands sent together over one redis-py Connection per thread, used directly (the pool and client
+    layers cost more CPU than the round trip itself). Used where ``RespLine`` cannot be (the embedded
+    server, TLS, a Unix socket)."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.pool = client.connection_pool
+        self.local = threading.local()
+
+    def __call__(self, *commands: tuple[str, ...]) -> list[Any]:
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = self.local.conn = self.pool.connection_class(**self.pool.connection_kwargs)
+        try:
+            conn.send_packed_command(conn.pack_commands(commands))
+            return [conn.read_response() for _ in commands]
+        except BaseException:
+            conn.disconnect()
+            self.local.conn = None
+            raise
+
+
+class RespLine:
+    """The redirect's Redis round trip over a plain TCP socket per thread, speaking just the RESP it needs
+    (integers, bulk strings, nil, errors). Measured on the bench machine: ~35 µs of CPU for RPUSH + GET
+    against ~80 µs over a redis-py Connection and ~250 µs through ``Redis.pipeline()``, out of a redirect
+    of ~300 µs. Same server, database, credentials and timeouts as ``rt.redis``."""
+
+    def __init__(self, kwargs: dict[str, Any]) -> None:
+        self.address = (str(kwargs["host"]), int(kwargs.get("port") or 6379))
+        self.db = int(kwargs.get("db") or 0)
+        self.username, self.password = kwargs.get("username"), kwargs.get("password")
+        self.timeout = kwargs.get("socket_timeout") or 5.0
+        self.connect_timeout = kwargs.get("socket_connect_timeout") or self.timeout
+        self.local = threading.local()
+
+    @staticmethod
+    def supports(client: redis.Redis) -> bool:
+        pool = client.connection_pool
+        return pool.connection_class is redis.Connection and "host" in pool.connection_kwargs
+
+    def _connect(self) -> tuple[socket.socket, Any]:
+        sock = socket.create_connection(self.address, timeout=self.connect_timeout)
+        sock.settimeout(self.timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = (sock, sock.makefile("rb"))
+        hello: list[tuple[str, ...]] = []
+        if self.password:
+            hello.append(("AUTH", self.username, self.password) if self.username else ("AUTH", self.password))
+        if self.db:
+            hello.append(("SELECT", str(self.db)))
+        if hello:
+            self._send(conn, hello)
+        return conn
+
+    @staticmethod
+    def _send(conn: tuple[socket.socket, Any], commands: Any) -> list[str | int | None]:
+        out = bytearray()
+        for command in commands:
+            out += b"*%d\r\n" % len(command)
+            for arg in command:
+                data = arg.encode()
+                out += b"$%d\r\n%s\r\n" % (len(data), data)
+        conn[0].sendall(out)
+        replies: list[str | int | None] = []
+        errors = []
+        for _ in commands:
+            line = conn[1].readline()
+            kind, rest = line[:1], line[1:-2]
+            if kind == b":":
+                replies.append(int(rest))
+            elif kind == b"$":
+                n = int(rest)
+                replies.append(None if n < 0 else conn[1].read(n + 2)[:-2].decode())
+            elif kind == b"+":
+                replies.append(rest.decode())
+            elif kind == b"-":
+                errors.append(rest.decode())
+                replies.append(None)
+            else:
+                raise redis.ConnectionError(f"unexpected reply {line[:40]!r}")
+        if errors:
+            raise redis.ResponseError(errors[0])
+        return replies
+
+    def __call__(self, *commands: tuple[str, ...]) -> list[Any]:
+        conn = getattr(self.local, "conn", None)
+        try:
+            if conn is None:
+                conn = self.local.conn = self._connect()
+            return self._send(conn, commands)
+        except BaseException:
+            self.local.conn = None
+            if conn is not None:
+                conn[1].close()
+                conn[0].close()
+            raise
+
+
+@lru_cache(maxsize=4096)
+def _is_preview(user_agent: str) -> bool:
+    return is_preview_or_bot(user_agent)
+
+
+class _NoSessionForLinks(SessionInterface):
+    """The app signs a session cookie for the upload page; a tracked link never uses one, and opening it
+    (a new signing serializer each time) costs as much as the rest of Flask's part of the redirect."""
+
+    def __init__(self, inner: SessionInterface) -> None:
+        self.inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def open_session(self, app: Flask, request: Any) -> Any:
+        if request.path.startswith("/t/"):
+            return None  # Flask uses a null session and saves nothing
+        return self.inner.open_session(app, request)
+
+    def save_session(self, app: Flask, session: Any, response: Response) -> None:
+        self.inner.save_session(app, session, response)
+
+
+class Clicks:
+    """What the redirect of one app needs: the runtime, the token cache, the Redis line, the drain kick."""
+
+    def __init__(self, rt: Runtime, executor: Executor, cache: LinkCache | None = None) -> None:
+        self.rt = rt
+        self.executor = executor
+        self.cache = cache or LinkCache()
+        kwargs = rt.redis.connection_pool.connection_kwargs
+        self.line: Callable[..., list[Any]] = RespLine(kwargs) if RespLine.supports(rt.redis) else RedisLine(rt.redis)
+        self.version: str | None | object = _UNSEEN  # the links version the last round trip saw
+        self.redis_down_until = 0.0
+        self.last_kick = 0.0
+
+    def lookup(self, token: str) -> Link | None:
+        with self.rt.db.engine.connect() as conn:
+            row = conn.execute(_LOOKUP, {"token": token}).first()
+        if row is None or row.revoked or not row.active:
+            return None
+        return Link(customer_id=row.customer_id, item_id=row.item_id, category=row.category, url=row.url)
+
+    def preload(self) -> int:
+        """Fill the cache with the newest ``PRELOAD`` valid links (at start, in the background): a link is
+        mostly clicked soon after a rep sent it, so first clicks find it here too."""
+        try:
+            version = self.line(("GET", VERSION_KEY))[0]
+        except (redis.RedisError, OSError):
+            return 0
+        with self.rt.db.engine.connect() as conn:
+            rows = conn.execute(_RECENT).all()
+        for row in rows:
+            self.cache.put(row.token, Link(customer_id=row.customer_id, item_id=row.item_id, category=row.category,
+                                           url=row.url), version)
+        return len(rows)
+
+    def resolve(self, token: str, version: str | None) -> Link | None:
+        """The link from the database, cached under ``version`` (seen before the read, so a change committed
+        after the read bumps past it)."""
+        link = self.lookup(token)
+        self.cache.put(token, link, version)
+        return link
+
+    def kick(self) -> None:
+        """Drain the queue in the background, at most once a second per process."""
+        now = time.monotonic()
+        if now - self.last_kick < KICK_EVERY_S:
+            return
+        self.last_kick = now
+        try:
+            self.executor.submit(self._drain)
+        except RuntimeError:
+            pass  # shutting down: the worker's link_clicks job drains
+
+    def _drain(self) -> None:
+        """Store what is queued; follow up here only when that was a few clicks (a quiet hour, the demo, a
+        single process): in a burst the request threads keep the CPU and the jobs follow up."""
+        try:
+            stored, _ = clicks.drain(self.rt, followups=0)
+            if 0 < stored <= clicks.WEB_FOLLOWUPS:
+                clicks.run_followups(self.rt, clicks.WEB_FOLLOWUPS)
+        except Exception:
+            log.exception("click drain failed; the link_clicks job will retry")
+
+
+_UNSEEN = object()
+_RECENT = (select(TrackedLink.token, TrackedLink.customer_id, TrackedLink.item_id, LinkItem.category, LinkItem.url)
+           .join(LinkItem, LinkItem.id == TrackedLink.item_id)
+           .where(TrackedLink.revoked.is_(False), LinkItem.active.is_(True))
+           .order_by(TrackedLink.created_at.desc()).limit(PRELOAD))
+_LOOKUP = (select(TrackedLink.customer_id, TrackedLink.item_id, TrackedLink.revoked, LinkItem.category, LinkItem.url,
+                  LinkItem.active)
+           .join(LinkItem, LinkItem.id == TrackedLink.item_id).where(TrackedLink.token == bindparam("token")))
+
+
+def _state() -> Clicks:
+    return current_app.extensions["salesbot.links"]  # type: ignore[no-any-return]
+
+
+def _not_found() -> Response:
+    return Response(NOT_FOUND_PAGE, status=404, mimetype="text/html")
+
+
+def _redirect(url: str) -> Response:
     # the target is the stored URL only, never anything from the request: no open redirect
-    resp = redirect(target, code=302)
+    resp = redirect(url, code=302)
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["Referrer-Policy"] = "no-referrer"
     return resp  # type: ignore[return-value]
+
+
+@bp.get("/t/<token>")
+def follow(token: str) -> Response:
+    st = _state()
+    if not TOKEN_RE.fullmatch(token) or st.cache.unknown(token):  # never ours (token_urlsafe), or known bad
+        return _not_found()
+    rt = st.rt
+    ua = request.headers.get("User-Agent", "")[:512]
+    preview = _is_preview(ua)
+    click_id = clicks.new_click_id()
+    at = time.time()
+    ip = _ip_hash(rt, request.remote_addr)
+    if time.monotonic() < st.redis_down_until:
+        return _direct(st, token, click_id, preview, at, ua, ip)
+    hit = st.cache.known(token)
+    try:
+        if hit is None:
+            seen = st.version
+            link = st.lookup(token)
+            if link is None:
+                st.cache.put(token, None, None)
+                return _not_found()
+        else:
+            link, seen = hit
+        record = clicks.encode_click(click_id, token, link.customer_id, link.item_id, link.category, preview, at, ua,
+                                     ip)
+        current = st.line(("RPUSH", clicks.QUEUE, record), ("GET", VERSION_KEY))[1]
+        st.version = current
+        if current == seen:
+            if hit is None:  # no change since before the read: cache it under this version
+                st.cache.put(token, link, current)
+        elif hit is not None:  # a link or an item changed since this one was cached: read it again
+            link = st.resolve(token, current)
+            if link is None:
+                st.line(("RPUSH", clicks.QUEUE, clicks.encode_cancel(click_id)))
+                return _not_found()
+        # else: a change landed while we read (concurrent with this click); the next click caches the link
+    except (redis.RedisError, OSError):
+        log.warning("redis unavailable; storing the click directly", exc_info=True)
+        st.redis_down_until = time.monotonic() + REDIS_RETRY_S
+        return _direct(st, token, click_id, preview, at, ua, ip)
+    st.kick()
+    return _redirect(link.url)
+
+
+def _direct(st: Clicks, token: str, click_id: str, preview: bool, at: float, ua: str, ip: str | None) -> Response:
+    """Without Redis: look the link up and store the click in one transaction, follow up in the background."""
+    rt = st.rt
+    with rt.db.transaction() as s:
+        row = s.get(TrackedLink, token)
+        item = s.get(LinkItem, row.item_id) if row is not None else None
+        if row is None or row.revoked or item is None or not item.active:
+            return _not_found()
+        ev = CustomerEvent(**clicks.event_values(rt, clicks.Click(click_id, token, row.customer_id, item.id,
+                                                                   item.category, preview, at, ua, ip)))
+        try:
+            with s.begin_nested():
+                s.add(ev)
+                s.flush()
+        except IntegrityError:
+            return _redirect(item.url)  # queued after all (a reply lost on the way back): stored by the drain
+        event_id, target = ev.id, item.url
+    if not preview:
+        _background(rt, event_id)
+    return _redirect(target)
+
+
+# ---- version bumps ---------------------------------------------------------------------------------
+
+
+def _mark_changed(_mapper: Any, _conn: Any, target: Any) -> None:
+    session = object_session(target)
+    if session is not None:
+        session.info[_CHANGED] = True
+
+
+for _cls in (TrackedLink, LinkItem):
+    event.listen(_cls, "after_update", _mark_changed)
+    event.listen(_cls, "after_delete", _mark_changed)
+
+
+def watch_link_changes(rt: Runtime) -> None:
+    """Bump ``VERSION_KEY`` after each commit (through ``rt.db``) that changed a tracked link or a library
+    item, by the ORM on objects or by an ORM UPDATE / DELETE statement."""
+    if rt.extras.get(_CHANGED):
+        return
+    rt.extras[_CHANGED] = True
+
+    def statement(state: ORMExecuteState) -> None:
+        if (state.is_update or state.is_delete) and state.bind_mapper is not None \
+                and state.bind_mapper.class_ in (TrackedLink, LinkItem):
+            state.session.info[_CHANGED] = True
+
+    def committed(session: Session) -> None:
+        if session.info.pop(_CHANGED, False):
+            try:
+                rt.redis.incr(VERSION_KEY)
+            except redis.RedisError:
+                log.warning(f"redis unavailable: a link change reaches cached redirects within {CACHE_TTL_S:.0f} s")
+
+    event.listen(rt.db.sessions, "do_orm_execute", statement)
+    event.listen(rt.db.sessions, "after_commit", committed)
 
 
 def _bad(field: str, problem: str, status: int = 400) -> tuple[Response, int]:
@@ -174,4 +555,15 @@ def product_event() -> tuple[Response, int]:
 
 
 def register(app: Flask, rt: Runtime) -> None:
+    watch_link_changes(rt)
+    state = app.extensions["salesbot.links"] = Clicks(rt, app.extensions["salesbot.executor"])
+
+    def preload() -> None:
+        try:
+            state.preload()
+        except Exception:
+            log.exception("preloading tracked links failed; they are read on their first click")
+
+    app.extensions["salesbot.executor"].submit(preload)
+    app.session_interface = _NoSessionForLinks(app.session_interface)
     app.register_blueprint(bp)

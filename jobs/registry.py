@@ -40,6 +40,7 @@ def load_jobs() -> dict[str, Job]:
         forecast_snapshot,
         funnel_heatmap,
         incentives,
+        link_clicks,
         media_fetch,
         note_reminders,
         rejection_alert,

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
+from jobs.link_clicks import drain
 from jobs.registry import load_jobs
 from jobs.scheduler import run_job
 from storage.behaviour import CustomerEvent
@@ -40,7 +41,8 @@ def bot(make_runtime, wecom, company):
 
 
 def settle(chat: Chat) -> None:
-    """Let the background processing finish (the periodic job catches anything pending)."""
+    """Store the queued clicks and let the follow-ups finish (the periodic jobs catch anything pending)."""
+    drain(chat.rt, wait_s=30)
     run_job(chat.rt, load_jobs()["customer_events"], f"settle-{uuid.uuid4().hex}")
     chat.deliver()
 
@@ -51,6 +53,7 @@ def link(chat: Chat, item: str) -> str:
 
 
 def clicks(chat: Chat, kind: str = "link_click") -> int:
+    drain(chat.rt, followups=0, wait_s=30)  # the redirect queues the click; the drain stores it
     with chat.rt.db.sessions() as s:
         return int(s.scalar(select(func.count()).select_from(CustomerEvent).where(CustomerEvent.type == kind)))
 

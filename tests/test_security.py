@@ -30,6 +30,7 @@ from bot.emulator.state import WeComState
 from bot.logs import JsonFormatter, setup_logging
 from bot.out import Text
 from bot.outbox import Deliverer, enqueue
+from jobs.link_clicks import drain
 from storage.behaviour import CustomerEvent, LinkItem, TrackedLink
 from storage.models import AuditEntry, InboundMessage, Member, OutboxMessage, ProcessedCallback
 from storage.sales import Customer
@@ -239,6 +240,7 @@ def test_tracked_link_tokens_carry_128_random_bits_and_guesses_learn_nothing(bot
         row.revoked = True
     bodies.add(client.get(f"/t/{revoked}", headers={"User-Agent": PHONE_UA}).get_data())
     assert len(bodies) == 1  # unknown and revoked look the same: no oracle
+    drain(bot.rt, wait_s=30)
     assert count(bot.rt, CustomerEvent) == events_before  # guesses record nothing
 
 
