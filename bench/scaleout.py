@@ -12,14 +12,16 @@ Load (``--seconds``, default 60), from threads of this process, each request to 
   same moment), as WeCom's retries are;
 - the admin's ``主管 <rep> <manager>``, each sending the manager a card through the outbox; the managers
   click the cards as they arrive (each click delivered to both instances, as a retried event);
-- tracked-link clicks (``GET /t/<token>``) with a phone's User-Agent;
+- tracked-link clicks (``GET /t/<token>``) with a phone's User-Agent (queued in Redis by the web instances,
+  stored by the ``link_clicks`` job of the workers and by the web processes' own drains);
 - signed product events (trials and logins, which remind owners and move opportunities automatically),
   a quarter of them posted twice to both instances;
-- the ``cleanup`` job every 5 s and ``customer_events`` every 10 s, scheduled by both workers.
+- the ``cleanup`` job every 5 s, ``link_clicks`` every 5 s and ``customer_events`` every 10 s, scheduled by
+  both workers.
 
 Checks (exit status 1 on any violation): no 5xx; every message handled once (one archive row per MsgId,
 one contact per 联系人 message, at most one non-empty answer per MsgId); every card decided once; every
-click and every product event stored once; every outbox row delivered, and the fake WeCom received each
+click (after the queue drained: the workers' job empties it) and every product event stored once; every outbox row delivered, and the fake WeCom received each
 row's content exactly once (as many times as there are such rows); every job run at most once per
 schedule slot, with the slots of the run covered.
 
@@ -69,7 +71,7 @@ REPS = [f"rep{i:02d}" for i in range(16)]
 BOSSES = [f"boss{i}" for i in range(4)]
 PHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
             "Mobile/15E148 wxwork/4.1.22 MicroMessenger/7.0.1 Language/zh")
-CLEANUP_EVERY, EVENTS_EVERY = 5, 10
+CLEANUP_EVERY, EVENTS_EVERY, LINKS_EVERY = 5, 10, 5
 
 
 @dataclass
@@ -112,6 +114,9 @@ class Load:
     def http(self) -> requests.Session:
         if not hasattr(self.sessions, "s"):
             self.sessions.s = requests.Session()
+            # a connection per request: a kept-alive one that gunicorn closes (idle 2 s) just as it is reused
+            # is reset, and requests does not retry it (seen on a loaded machine, as ConnectionResetError)
+            self.sessions.s.headers["Connection"] = "close"
         return self.sessions.s  # type: ignore[no-any-return]
 
     def pick(self, seq: list[Any]) -> Any:
@@ -283,16 +288,21 @@ def seed(db_url: str) -> tuple[list[str], dict[str, int]]:
     return tokens, customers
 
 
-def drain(db_url: str, timeout: float) -> dict[str, int]:
-    """Wait until the workers have delivered the outbox and processed every event."""
+def drain(db_url: str, redis_url: str, timeout: float) -> dict[str, int]:
+    """Wait until the workers have stored every queued click, delivered the outbox and processed every event."""
+    import redis
+
+    from jobs.link_clicks import QUEUE
     from storage.db import Database
 
     db = Database(db_url)
+    r = redis.Redis.from_url(redis_url)
     deadline = time.monotonic() + timeout
     left: dict[str, int] = {}
     while time.monotonic() < deadline:
         with db.engine.connect() as conn:
-            left = {"outbox": int(conn.execute(text("SELECT COUNT(*) FROM outbox WHERE status IN "
+            left = {"clicks queued": int(r.llen(QUEUE)),
+                    "outbox": int(conn.execute(text("SELECT COUNT(*) FROM outbox WHERE status IN "
                                                     "('pending', 'sending')")).scalar() or 0),
                     "events": int(conn.execute(text("SELECT COUNT(*) FROM customer_events WHERE processed_at "
                                                     "IS NULL")).scalar() or 0)}
@@ -301,6 +311,35 @@ def drain(db_url: str, timeout: float) -> dict[str, int]:
         time.sleep(1)
     db.dispose()
     return left
+
+
+def wait_ready(urls: list[str], db_url: str, timeout: float = 240.0) -> float:
+    """Until every web instance answers /healthz and a worker's scheduler has run a job: on a loaded machine
+    importing the app takes each process many seconds after its port opened. Returns the seconds waited."""
+    from storage.db import Database
+
+    started = time.monotonic()
+    deadline = started + timeout
+    for url in urls:
+        while True:
+            try:
+                if requests.get(url + "/healthz", timeout=10).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{url} not ready after {timeout:.0f} s")
+            time.sleep(0.5)
+    db = Database(db_url)
+    try:
+        while not db.engine.connect().execute(text("SELECT COUNT(*) FROM job_runs")).scalar():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no worker ran a job within {timeout:.0f} s")
+            time.sleep(0.5)
+    finally:
+        db.dispose()
+    time.sleep(2)  # the other gunicorn worker of each instance, booting beside the first
+    return time.monotonic() - started
 
 
 def check(db_url: str, api: str, books: Books, started: float, ended: float, left: dict[str, int]) -> list[str]:
@@ -345,11 +384,14 @@ def check(db_url: str, api: str, books: Books, started: float, ended: float, lef
             problems.append(f"cards: {decided} after clicks; {confirms} team decisions for {team_cards} clicked cards")
         else:
             ok.append(f"{len(clicked)} cards clicked (each click delivered twice), each decided once")
-        # link clicks and product events stored once
+        # link clicks and product events stored once (each click has its own id: unique external_id)
         stored_clicks = int(s.scalar(select(func.count()).select_from(CustomerEvent)
                                      .where(CustomerEvent.type == "link_click")) or 0)
+        click_ids = int(s.scalar(select(func.count(func.distinct(CustomerEvent.external_id)))
+                                 .where(CustomerEvent.type == "link_click")) or 0)
         stored_events = Counter(s.scalars(select(CustomerEvent.external_id).where(CustomerEvent.source == "product")))
-        if stored_clicks != books.link_clicks or set(stored_events) != {f"product:{e}" for e in books.event_ids} \
+        if stored_clicks != books.link_clicks or click_ids != stored_clicks or left.get("clicks queued") \
+                or set(stored_events) != {f"product:{e}" for e in books.event_ids} \
                 or any(n > 1 for n in stored_events.values()):
             problems.append(f"behaviour: {stored_clicks} clicks stored for {books.link_clicks} redirects; "
                             f"{len(stored_events)} product events stored for {len(books.event_ids)} accepted")
@@ -378,7 +420,8 @@ def check(db_url: str, api: str, books: Books, started: float, ended: float, lef
         per_slot = Counter((n, sl) for n, sl, _ in runs)
         doubled = [k for k, v in per_slot.items() if v > 1]
         failed = [(n, sl) for n, sl, st in runs if st == "failed"]
-        for name, every in (("cleanup", CLEANUP_EVERY), ("customer_events", EVENTS_EVERY)):
+        for name, every in (("cleanup", CLEANUP_EVERY), ("customer_events", EVENTS_EVERY),
+                            ("link_clicks", LINKS_EVERY)):
             slots = {int(sl[1:]) for n, sl, _ in runs if n == name and sl.startswith("i")}
             expected = set(range((int(started) // every + 2) * every, (int(ended) // every - 1) * every, every))
             gaps = sorted(expected - slots)
@@ -415,7 +458,8 @@ def main() -> None:
                        SALESBOT_LOG_LEVEL="INFO", SALESBOT_OUTBOX_POLL_INTERVAL_S="0.2",
                        SALESBOT_SCHEDULER_JOBS_CLEANUP_CRON="",
                        SALESBOT_SCHEDULER_JOBS_CLEANUP_INTERVAL_S=str(CLEANUP_EVERY),
-                       SALESBOT_SCHEDULER_JOBS_CUSTOMER_EVENTS_INTERVAL_S=str(EVENTS_EVERY))
+                       SALESBOT_SCHEDULER_JOBS_CUSTOMER_EVENTS_INTERVAL_S=str(EVENTS_EVERY),
+                       SALESBOT_SCHEDULER_JOBS_LINK_CLICKS_INTERVAL_S=str(LINKS_EVERY))
     from bot.runtime import build_runtime
 
     crypto = build_runtime(config_from_env(env)).crypto
@@ -430,6 +474,8 @@ def main() -> None:
             process([salesbot, "worker"], env=env, log=logs / "worker2.log"):
         wait_port(api_port)
         requests.post(f"http://127.0.0.1:{api_port}/_members", json={"userids": ["admin", *BOSSES, *REPS]}, timeout=10)
+        waited = wait_ready([f"http://127.0.0.1:{p}" for p in web], PG)
+        print(f"all processes ready after {waited:.0f} s", flush=True)
         books = Books()
         load = Load([f"http://127.0.0.1:{p}" for p in web], api, books, crypto, tokens, customers, args.rate,
                     args.seconds)
@@ -437,7 +483,7 @@ def main() -> None:
         print(f"load: {args.rate:.0f} actions/s for {args.seconds:.0f} s …", flush=True)
         load.run(threads=8)
         ended = time.time()
-        left = drain(PG, args.drain)
+        left = drain(PG, REDIS, args.drain)
         print(f"drained: {left or 'everything'} left after {time.time() - ended:.0f} s", flush=True)
         time.sleep(2 * EVENTS_EVERY)  # let the jobs run a few more slots past the end of the load
         problems = check(PG, api, books, started, time.time() - EVENTS_EVERY, left)
