@@ -162,13 +162,13 @@ def health_signals_many(rt: Runtime, s: Session, customers: Sequence[Customer],
     for cid, kind, at, data in s.execute(
             select(e.c.customer_id, e.c.type, e.c.occurred_at, e.c.data)
             .where(e.c.customer_id.in_(ids), e.c.type.in_(list(_HEALTH_WINDOWS)),
-                   e.c.occurred_at >= min(since.values())).order_by(e.c.id)):
+                   e.c.occurred_at >= min(since.values())).order_by(e.c.id)).all():
         if at >= since[kind]:
             found.setdefault((cid, kind), []).append(data or {})
     due_rows: dict[int, list[tuple[date, date | None]]] = {}
     for cid, due_on, collectible_on, paid_on in s.execute(
             select(Contract.customer_id, Receivable.due_on, Receivable.collectible_on, Receivable.paid_on)
-            .join(Contract, Contract.id == Receivable.contract_id).where(Contract.customer_id.in_(ids))):
+            .join(Contract, Contract.id == Receivable.contract_id).where(Contract.customer_id.in_(ids))).all():
         day = collectible_on or due_on
         if today - timedelta(days=365) <= day <= today:
             due_rows.setdefault(cid, []).append((day, paid_on))
@@ -281,7 +281,7 @@ def condition_counts(s: Session, conditions: Sequence[R.Condition], customer_ids
             pred.append(ev.c.occurred_at > first.c[f"a{anchors.index(cond.since)}"])
         cols.append(func.sum(case((and_(*pred), 1), else_=0)).label(f"c{j}"))
     cols += [func.count(first.c[f"a{i}"]).label(f"h{i}") for i in range(len(anchors))]
-    for row in s.execute(select(ev.c.customer_id, *cols).select_from(source).group_by(ev.c.customer_id)):
+    for row in s.execute(select(ev.c.customer_id, *cols).select_from(source).group_by(ev.c.customer_id)).all():
         counts = out.get(row[0])
         if counts is None:
             continue
@@ -314,7 +314,7 @@ def decide_moves(s: Session, rules: Sequence[tuple[UpgradeRule, R.Rule]], custom
     fired: dict[int, set[tuple[int, str]]] = {}
     f = RuleFiring.__table__
     for oid, rule_id, to_stage in s.execute(select(f.c.opportunity_id, f.c.rule_id, f.c.to_stage)
-                                            .where(f.c.opportunity_id.in_([opp.id for opp in hopeful]))):
+                                            .where(f.c.opportunity_id.in_([opp.id for opp in hopeful]))).all():
         fired.setdefault(oid, set()).add((rule_id, to_stage))
     moves = []
     for opp in hopeful:

@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 
-def _team_reps(members: Mapping[str, Member], manager: str) -> list[str]:
-    team = team_of({u: m.manager_userid for u, m in members.items()}, manager)
+def _team_reps(members: Mapping[str, Member], manager: str,
+               manager_of: Mapping[str, str | None] | None = None) -> list[str]:
+    team = team_of(manager_of if manager_of is not None else {u: m.manager_userid for u, m in members.items()},
+                   manager)
     return sorted(u for u in team if "rep" in (members[u].roles or []))
 
 
@@ -87,7 +89,9 @@ def funnel_heatmap_job(rt: Runtime) -> str:
         keys = {u: f"funnel:{u}:{day}" for u, m in members.items() if "manager" in (m.roles or [])}
         sent_before = set(s.scalars(select(OutboxMessage.dedup_key)
                                     .where(OutboxMessage.dedup_key.in_(list(keys.values())))))
-        teams = {u: reps for u, key in keys.items() if key not in sent_before and (reps := _team_reps(members, u))}
+        manager_of = {u: m.manager_userid for u, m in members.items()}
+        teams = {u: reps for u, key in keys.items()
+                 if key not in sent_before and (reps := _team_reps(members, u, manager_of))}
         intervals = stage_intervals_by_rep(s, [r for reps in teams.values() for r in reps], start,
                                            start + timedelta(days=7), _heatmap_stages(slas))
     drawn = []

@@ -39,6 +39,6 @@ def stage_intervals_by_rep(session: Session, reps: Iterable[str], start: datetim
     if stages is not None:
         q = q.where(stays.c.to_stage.in_(list(stages)))
     out: dict[str, list[StageInterval]] = {}
-    for rep, opp_id, stage, at, left_at in session.execute(q):
+    for rep, opp_id, stage, at, left_at in session.execute(q).all():  # one fetch, not a fetchone a row
         out.setdefault(rep, []).append(StageInterval(rep, str(opp_id), stage, at, left_at))
     return out
