@@ -54,10 +54,13 @@ from bench.common import (
     table,
 )
 
-JOBS = ["funnel_heatmap", "customer_events", "collection_reminders", "credit_check", "bank_poll"]
+JOBS = ["funnel_heatmap", "customer_events", "collection_reminders", "credit_check", "bank_poll", "incentive_close",
+        "archive_search"]
 LABELS = {"customer_events": "stage rules (customer_events)", "funnel_heatmap": "funnel heatmap",
           "bank_poll": "bank matching (match_pending)", "credit_check": "credit check",
-          "collection_reminders": "countdown pushes (collection_reminders)"}
+          "collection_reminders": "countdown pushes (collection_reminders)",
+          "incentive_close": "incentive month close (incentive_close)",
+          "archive_search": "archive search (search_messages, 20 queries × 3 askers)"}
 EXTRA_RULE = "竞品对比 点击>=2 且 登录>=1 则 报价谈判"
 STAGE_RANK_SQL = ("CASE o.stage WHEN 'lead' THEN 0 WHEN 'diagnosis' THEN 1 WHEN 'demo' THEN 2 "
                   "WHEN 'solution_confirmed' THEN 3 WHEN 'negotiation' THEN 4 ELSE 5 END")
@@ -431,9 +434,210 @@ def baseline_credit_check(rt: Any) -> int:
     return len(ratings)
 
 
+# ---- incentive month close and archive search (their baselines and the search's measuring) ---------
+
+
+def close_month(rt: Any) -> Any:
+    """The month incentive_close closes: the one before today in the scheduler's zone."""
+    today = datetime.now(rt.config.tz).date()
+    return (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+def close_summary(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    """Reps scored, Σ process, Σ result, Σ total (rounded to 0.01 each, as stored) and Σ attained."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    def cents(v: Any) -> Decimal:  # SQLite's REAL arithmetic: 44.9475 may come out as 44.94749999999
+        return Decimal(str(round(v, 9) if isinstance(v, float) else v)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+    return {"reps": len(rows), "process": str(sum((cents(p) for _, p, _, _, _ in rows), Decimal(0))),
+            "result": str(sum((cents(r) for _, _, r, _, _ in rows if r is not None), Decimal(0))),
+            "total": str(sum((cents(t) for _, _, _, t, _ in rows if t is not None), Decimal(0))),
+            "attained": str(sum((cents(a) for _, _, _, _, a in rows), Decimal(0))),
+            "unscored": sum(1 for _, _, r, _, _ in rows if r is None)}
+
+
+def stored_close(rt: Any) -> dict[str, Any]:
+    """What incentive_close stored for the month (read after the job, outside its time)."""
+    with rt.db.sessions() as s:
+        rows = s.execute(text("SELECT userid, process, result, total, attained FROM monthly_scores "
+                              "WHERE month = :m"), {"m": close_month(rt).strftime("%Y-%m")}).all()
+    return close_summary([tuple(r) for r in rows])
+
+
+def baseline_incentive_close(rt: Any) -> dict[str, Any]:
+    """One statement: per active rep, quality visits in the month's owned weeks, opportunities entering
+    需求诊断 and those with a report, won deals per track (renewals × 0.7 under health 60), the month's
+    targets → process, result, total and attained, as incentive_close computes them (§3)."""
+    from domain.incentives import scoring_period
+
+    period = scoring_period(close_month(rt))
+    tz = rt.config.tz
+
+    def start(d: Any) -> datetime:
+        return datetime.combine(d, datetime.min.time(), tz)
+
+    if rt.db.is_postgres:
+        is_rep, num = "m.roles::jsonb ? 'rep'", "{}"
+        least, greatest = "LEAST", "GREATEST"
+    else:
+        is_rep, num = "EXISTS (SELECT 1 FROM json_each(m.roles) WHERE value = 'rep')", "CAST({} AS REAL)"
+        least, greatest = "MIN", "MAX"
+    amount = num.format("COALESCE(NULLIF(" + num.format("o.signed_amount") + ", 0), " + num.format("o.amount") + ")")
+    credited = (f"{amount} * CASE WHEN o.kind = 'renewal' AND c.health_score IS NOT NULL "
+                f"AND ROUND({num.format('c.health_score')}, 2) < 60 THEN 0.7 ELSE 1 END")
+    sql = text(f"""
+        WITH reps AS (SELECT m.userid FROM members m WHERE m.active AND {is_rep}),
+        v AS (SELECT rep_userid AS userid, COUNT(*) AS n FROM visits
+              WHERE quality AND completed_at >= :v_from AND completed_at < :v_to GROUP BY rep_userid),
+        d AS (SELECT o.owner_userid AS userid, COUNT(DISTINCT sc.opportunity_id) AS entered,
+                     COUNT(DISTINCT e.opportunity_id) AS reports
+              FROM stage_changes sc JOIN opportunities o ON o.id = sc.opportunity_id
+              LEFT JOIN evidence e ON e.opportunity_id = sc.opportunity_id AND e.item = 'report'
+              WHERE sc.to_stage = 'diagnosis' AND sc.at >= :d_from AND sc.at < :d_to GROUP BY o.owner_userid),
+        w AS (SELECT o.owner_userid AS userid,
+                     SUM(CASE WHEN o.kind NOT IN ('renewal', 'upsell') THEN {credited} ELSE 0 END) AS a_new,
+                     SUM(CASE WHEN o.kind = 'renewal' THEN {credited} ELSE 0 END) AS a_renewal,
+                     SUM(CASE WHEN o.kind = 'upsell' THEN {credited} ELSE 0 END) AS a_upsell
+              FROM opportunities o JOIN customers c ON c.id = o.customer_id
+              WHERE o.stage = 'won' AND o.closed_at >= :d_from AND o.closed_at < :d_to GROUP BY o.owner_userid),
+        x AS (SELECT r.userid, COALESCE(v.n, 0) AS n, COALESCE(d.entered, 0) AS entered,
+                     COALESCE(d.reports, 0) AS reports, COALESCE(w.a_new, 0) AS a_new,
+                     COALESCE(w.a_renewal, 0) AS a_renewal, COALESCE(w.a_upsell, 0) AS a_upsell,
+                     0.5 * {num.format('t.new')} + 0.3 * {num.format('t.renewal')}
+                       + 0.2 * {num.format('t.upsell')} AS weighted_target
+              FROM reps r LEFT JOIN v ON v.userid = r.userid LEFT JOIN d ON d.userid = r.userid
+              LEFT JOIN w ON w.userid = r.userid
+              LEFT JOIN targets t ON t.userid = r.userid AND t.month = :month),
+        y AS (SELECT userid, a_new + a_renewal + a_upsell AS attained,
+                     CASE WHEN entered > 0
+                          THEN 50 * {least}(1.0, n / :weeks / 8) + 50 * {least}(1.0, 1.0 * reports / entered)
+                          ELSE 100 * {least}(1.0, n / :weeks / 8) END AS process,
+                     CASE WHEN weighted_target > 0
+                          THEN {least}(150, (0.5 * a_new + 0.3 * a_renewal + 0.2 * a_upsell) / weighted_target * 100)
+                          END AS result
+              FROM x)
+        SELECT userid, process, result, 0.6 * process + 0.4 * result AS total, {greatest}(attained, 0) AS attained
+        FROM y
+    """).bindparams(*_tz_params("v_from", "v_to", "d_from", "d_to"))  # noqa: S608  (constants only)
+    params = {"v_from": start(period.visits_from), "v_to": start(period.visits_to + timedelta(days=1)),
+              "d_from": start(period.days_from), "d_to": start(period.days_to + timedelta(days=1)),
+              "month": period.month.strftime("%Y-%m"), "weeks": float(period.weeks)}
+    with rt.db.sessions() as s:
+        rows = [tuple(r) for r in s.execute(sql, params).all()]
+    return close_summary(rows)
+
+
+SEARCH_QUERIES = [
+    "{customer}",  # a customer as people write it (about 10 messages)
+    "{customer_full}",  # a customer's full name (its messages are about it; the name is never written in full)
+    "¥128,000", "12.8万", "50万",  # amounts
+    "预算", "合同", "回款", "发票", "张总",  # two characters (no trigram: a scan on either backend)
+    "采购预算", "产品演示", "同行业案例", "银行流水", "刘总监", "Salesforce",  # words and phrases, common to rare
+    "区块链", "元宇宙",  # rare
+    "量子纠缠", "XYZ123",  # no hit
+]
+SEARCH_USERS = ("admin", "mgr000", "rep0007")  # everything; a manager's team of ten reps; one rep
+
+
+def search_plan(rt: Any) -> tuple[list[str], list[tuple[str, set[str] | None, set[int] | None]]]:
+    """The queries and each asker's scope, computed as 搜索 computes them (handlers/archive.py)."""
+    from sqlalchemy import select
+
+    from domain.access import visible_owners
+    from storage.models import Member
+    from storage.sales import Customer
+
+    with rt.db.sessions() as s:
+        managers = {m.userid: m.manager_userid for m in s.scalars(select(Member))}
+        roles = {m.userid: m.roles for m in s.scalars(select(Member).where(Member.userid.in_(SEARCH_USERS)))}
+        n_reps = int(s.scalar(text("SELECT COUNT(*) FROM members WHERE userid LIKE 'rep%'")) or 1)
+        scopes: list[tuple[str, set[str] | None, set[int] | None]] = []
+        for userid in SEARCH_USERS:
+            owners = visible_owners(userid, roles[userid], managers)
+            owned = None if owners is None else set(s.scalars(select(Customer.id).where(
+                Customer.owner_userid.in_(owners))))
+            scopes.append((userid, owners, owned))
+    customer = 7 + n_reps * 3  # one of rep0007's customers (customer i belongs to rep i mod reps)
+    queries = [q.format(customer=f"客户{customer:06d}", customer_full=f"客户{customer:06d}科技有限公司")
+               for q in SEARCH_QUERIES]
+    return queries, scopes
+
+
+def _hand_search(s: Any, postgres: bool, keyword: str, owners: set[str] | None, owned: set[int] | None,
+                 scan: bool) -> list[int]:
+    """The search written by hand: the text index (FTS5 MATCH on SQLite for 3+ characters, ILIKE over the
+    trigram index on PostgreSQL), the asker's scope, text and voice only, newest first, 10. scan: LIKE /
+    ILIKE over the table without the text index (PostgreSQL: index scans switched off)."""
+    like = "%" + keyword.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    params: dict[str, Any] = {"like": like, "phrase": '"' + keyword.replace('"', '""') + '"'}
+    if not postgres and not scan and len(keyword) >= 3:
+        source, match = "inbound_fts f JOIN inbound_messages m ON m.id = f.rowid", "inbound_fts MATCH :phrase"
+    else:
+        source = "inbound_messages m"
+        match = "m.content ILIKE :like ESCAPE '\\'" if postgres else "m.content LIKE :like ESCAPE '\\'"
+    where = [match, "m.msg_type IN ('text', 'voice')"]
+    expanding = []
+    if owners is not None:  # the same inputs as search_messages: the asker's members and their customers
+        params["owners"], params["owned"] = sorted(owners), sorted(owned or [])
+        expanding = [bindparam("owners", expanding=True)]
+        if owned:
+            where.append("(m.from_user IN :owners OR m.customer_id IN :owned)")
+            expanding.append(bindparam("owned", expanding=True))
+        else:
+            where.append("m.from_user IN :owners")
+    sql = text(f"SELECT m.id FROM {source} WHERE {' AND '.join(where)} "  # noqa: S608  (constants only)
+               "ORDER BY m.sent_at DESC, m.id DESC LIMIT 10").bindparams(*expanding)
+    if postgres:  # planned for its keyword, as a query typed by hand is
+        s.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    if postgres and scan:
+        s.execute(text("SET LOCAL enable_bitmapscan = off"))
+        s.execute(text("SET LOCAL enable_indexscan = off"))
+    return [r[0] for r in s.execute(sql, params).all()]
+
+
+def archive_search(rt: Any, how: str) -> dict[str, Any]:
+    """Every query as every asker: a warm-up pass, then the measured pass. how: search_messages (the real
+    function behind 搜索), hand (the indexed SQL by hand) or scan (LIKE / ILIKE without the index)."""
+    import hashlib
+    import statistics
+
+    from storage.search import search_messages
+
+    queries, scopes = search_plan(rt)
+    times: dict[str, list[float]] = {u: [] for u, _, _ in scopes}
+    slowest = (0.0, "")
+    digest, hits = hashlib.sha256(), 0
+    for measured in (False, True):
+        for userid, owners, owned in scopes:
+            for q in queries:
+                started = time.perf_counter()
+                with rt.db.sessions() as s, s.begin():
+                    if how == "search_messages":
+                        ids = [h.id for h in search_messages(s, q, owners=owners, owned_customers=owned, limit=10)]
+                    else:
+                        ids = _hand_search(s, rt.db.is_postgres, q, owners, owned, scan=how == "scan")
+                took = time.perf_counter() - started
+                if measured:
+                    times[userid].append(took)
+                    slowest = max(slowest, (took, f"{userid} {q}"))
+                    digest.update(f"{userid}|{q}|{ids}\n".encode())
+                    hits += len(ids)
+    total = sum(sum(t) for t in times.values())
+    per_user = {u: f"p50 {statistics.median(t) * 1000:.0f} ms / max {max(t) * 1000:.0f} ms"
+                for u, t in times.items()}
+    per_query = {q: [round(times[u][k] * 1000) for u, _, _ in scopes] for k, q in enumerate(queries)}
+    return {"searches": sum(len(t) for t in times.values()), "hits": hits, "digest": digest.hexdigest()[:12],
+            "total_s": round(total, 3), "per_user": per_user, "slowest": f"{slowest[1]} {slowest[0] * 1000:.0f} ms",
+            "_seconds": total, "_per_query": per_query}
+
+
 BASELINES = {"customer_events": baseline_customer_events, "funnel_heatmap": baseline_funnel_heatmap,
              "bank_poll": baseline_bank_poll, "credit_check": baseline_credit_check,
-             "collection_reminders": baseline_collection_reminders}
+             "collection_reminders": baseline_collection_reminders,
+             "incentive_close": baseline_incentive_close,
+             "archive_search": lambda rt: archive_search(rt, "hand"),
+             "archive_search+scan": lambda rt: archive_search(rt, "scan")}
 
 
 # ---- one measurement in a child process --------------------------------------------------------------
@@ -455,13 +659,19 @@ def child(what: str, job: str, env: dict[str, str]) -> None:
         jobs.funnel_heatmap.enqueue = lambda *a, **k: []  # type: ignore[assignment]
     started = time.perf_counter()
     if what == "baseline":
-        result: Any = BASELINES[job](rt)
+        result: Any = BASELINES[f"{job}+{flag}" if flag else job](rt)
+    elif job == "archive_search":  # not a job: the function behind 搜索, query by query
+        result = archive_search(rt, "search_messages")
     else:
         result = run_job(rt, load_jobs()[job], f"bench-{time.time_ns()}", owner="bench")
     seconds = time.perf_counter() - started
     rss_mb = peak_rss_mb()
-    print("RESULT " + json.dumps({"seconds": seconds, "rss_mb": rss_mb, "result": result}, ensure_ascii=False),
-          flush=True)
+    out: dict[str, Any] = {"seconds": seconds, "rss_mb": rss_mb, "result": result}
+    if isinstance(result, dict) and "_seconds" in result:  # the searches alone, without finding the scopes
+        out["seconds"], out["per_query"] = result.pop("_seconds"), result.pop("_per_query")
+    if what == "job" and job == "incentive_close":  # what it stored, read after the measured time
+        out["check"] = stored_close(rt)
+    print("RESULT " + json.dumps(out, ensure_ascii=False, default=str), flush=True)
 
 
 def peak_rss_mb() -> float:
@@ -524,6 +734,19 @@ def prepare(backend: str, scale: float, workdir: Path) -> str:
     return url
 
 
+def search_details(backend: str, res: dict[str, Any], base: dict[str, Any], scan: dict[str, Any]) -> list[str]:
+    """Print the searches query by query (search_messages / by hand / scan, ms, per asker); the scan's row."""
+    same = "same hits" if scan["result"].get("digest") == res["result"].get("digest") else "DIFFERENT hits"
+    print(f"    reference, LIKE/ILIKE scan without the text index: {scan['seconds']:.2f} s ({scan['result']}); "
+          f"{same} as search_messages; peak RSS {scan['rss_mb']:.0f} MB", flush=True)
+    print(f"    per query, ms as {' / '.join(SEARCH_USERS)}: search_messages | by hand | scan", flush=True)
+    for q, ms in res["per_query"].items():
+        print(f"      {q:<22} {'/'.join(map(str, ms)):>16} | {'/'.join(map(str, base['per_query'][q])):>16} | "
+              f"{'/'.join(map(str, scan['per_query'][q])):>16}", flush=True)
+    return [backend, "↳ reference: LIKE/ILIKE scan, no text index", f"{scan['seconds']:.2f} s",
+            f"{base['seconds']:.2f} s", f"{scan['seconds'] / base['seconds']:.1f}×", f"{scan['rss_mb']:.0f} MB", "—"]
+
+
 def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> list[list[str]]:
     print(f"{backend}:", flush=True)
     url = prepare(backend, args.scale, workdir)
@@ -558,7 +781,13 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> list[l
                 f"— / {base['rss_mb']:.0f} MB"
             print(f"  {label}: job {job_s} → {res.get('result')!r}; baseline {base['seconds']:.2f} s "
                   f"({base['result']} rows); {ratio}; peak RSS job/baseline {rss}", flush=True)
+            if "check" in res:  # what the job stored, beside the baseline's figures
+                agree = "agree" if res["check"] == base["result"] else "DIFFER"
+                print(f"    stored by the job: {res['check']} — {agree} with the baseline", flush=True)
             rows.append([backend, label, job_s, f"{base['seconds']:.2f} s", ratio, rss, verdict])
+            if job == "archive_search" and res["seconds"] is not None:
+                rows.append(search_details(backend, res, base, measure("baseline", "archive_search+scan", env,
+                                                                       args.timeout)))
     return rows
 
 
