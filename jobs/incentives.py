@@ -3,7 +3,7 @@ payments (and clawbacks), monthly close, new-hire protection alerts (PRODUCT.md 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -177,26 +177,45 @@ def targets_of(s: Session, userid: str, month: date) -> Targets:
 
 def activity(rt: Runtime, s: Session, userid: str, month: date, as_of: date | None = None) -> MonthActivity:
     """What the dual-track score reads for one member and month (or month to date)."""
+    return month_activities(rt, s, [userid], month, as_of)[userid]
+
+
+def month_activities(rt: Runtime, s: Session, userids: Sequence[str], month: date,
+                     as_of: date | None = None) -> dict[str, MonthActivity]:
+    """``activity`` for many members at once: three queries whatever their number, counted in the database
+    (pass a few hundred members at a time: they go into IN lists). Quality visits in the period's owned
+    weeks; opportunities that entered 需求诊断 in the calendar period and how many of them have a report;
+    won deals closed in it."""
     period = scoring_period(month, as_of)
-    visits = s.scalar(select(func.count()).select_from(Visit).where(
-        Visit.rep_userid == userid, Visit.quality.is_(True),
-        Visit.completed_at >= _day_start(period.visits_from, rt),
-        Visit.completed_at < _day_start(period.visits_to + timedelta(days=1), rt))) or 0
+    users = list(dict.fromkeys(userids))
+    visits: dict[str, int] = dict.fromkeys(users, 0)
+    for rep, n in s.execute(select(Visit.rep_userid, func.count()).where(
+            Visit.rep_userid.in_(users), Visit.quality.is_(True),
+            Visit.completed_at >= _day_start(period.visits_from, rt),
+            Visit.completed_at < _day_start(period.visits_to + timedelta(days=1), rt)).group_by(Visit.rep_userid)):
+        visits[rep] = int(n or 0)
     start, end = _day_start(period.days_from, rt), _day_start(period.days_to + timedelta(days=1), rt)
-    entered = list(s.scalars(select(StageChange.opportunity_id).distinct()
-                             .join(Opportunity, Opportunity.id == StageChange.opportunity_id)
-                             .where(Opportunity.owner_userid == userid, StageChange.to_stage == "diagnosis",
-                                    StageChange.at >= start, StageChange.at < end)))
-    reports = len(set(s.scalars(select(Evidence.opportunity_id).where(Evidence.opportunity_id.in_(entered),
-                                                                      Evidence.item == "report")))) if entered else 0
-    deals = tuple(
-        SignedDeal(DEAL_TYPES.get(kind, DealType.NEW), signed or amount, health)
-        for kind, signed, amount, health in s.execute(
-            select(Opportunity.kind, Opportunity.signed_amount, Opportunity.amount, Customer.health_score)
+    # per owner: opportunities that entered 需求诊断 in the period, and how many of those have a report
+    entered: dict[str, tuple[int, int]] = dict.fromkeys(users, (0, 0))
+    for owner, n_entered, n_reported in s.execute(
+            select(Opportunity.owner_userid, func.count(StageChange.opportunity_id.distinct()),
+                   func.count(Evidence.opportunity_id.distinct()))
+            .select_from(StageChange)
+            .join(Opportunity, Opportunity.id == StageChange.opportunity_id)
+            .outerjoin(Evidence, (Evidence.opportunity_id == StageChange.opportunity_id) & (Evidence.item == "report"))
+            .where(Opportunity.owner_userid.in_(users), StageChange.to_stage == "diagnosis",
+                   StageChange.at >= start, StageChange.at < end)
+            .group_by(Opportunity.owner_userid)):
+        entered[owner] = (int(n_entered or 0), int(n_reported or 0))
+    deals: dict[str, list[SignedDeal]] = {u: [] for u in users}
+    for owner, kind, signed, amount, health in s.execute(
+            select(Opportunity.owner_userid, Opportunity.kind, Opportunity.signed_amount, Opportunity.amount,
+                   Customer.health_score)
             .join(Customer, Customer.id == Opportunity.customer_id)
-            .where(Opportunity.owner_userid == userid, Opportunity.stage == "won",
-                   Opportunity.closed_at >= start, Opportunity.closed_at < end)))
-    return MonthActivity(int(visits), len(entered), reports, deals)
+            .where(Opportunity.owner_userid.in_(users), Opportunity.stage == "won",
+                   Opportunity.closed_at >= start, Opportunity.closed_at < end)):
+        deals[owner].append(SignedDeal(DEAL_TYPES.get(kind, DealType.NEW), signed or amount, health))
+    return {u: MonthActivity(visits[u], entered[u][0], entered[u][1], tuple(deals[u])) for u in users}
 
 
 def standing(rt: Runtime, s: Session, member: Member, month: date, as_of: date | None) -> Standing:
@@ -216,25 +235,47 @@ def team_members(s: Session, member: Member) -> list[Member]:
             if "rep" in (m.roles or []) and (m.manager_userid == boss or m.userid == member.userid)]
 
 
+CLOSE_CHUNK = 500
+
+
+def targets_by_member(s: Session, userids: Sequence[str], month: date) -> dict[str, Targets]:
+    """``targets_of`` for many members (members without a target row get empty Targets)."""
+    rows = s.scalars(select(Target).where(Target.userid.in_(userids), Target.month == month.strftime("%Y-%m")))
+    found = {r.userid: Targets(r.new, r.renewal, r.upsell) for r in rows}
+    return {u: found.get(u, Targets()) for u in userids}
+
+
 @job("incentive_close", "close last month: store every rep's dual-track score")
 def incentive_close(rt: Runtime) -> str:
+    """Every active rep's score for last month (what ``standing`` scores), stored in monthly_scores.
+
+    Set-based: reps go CLOSE_CHUNK at a time, each chunk read with a handful of queries
+    (``month_activities``, ``targets_by_member``, the month's stored rows), not several queries per rep.
+    """
     today = datetime.now(rt.config.tz).date()
     month = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
     key = month.strftime("%Y-%m")
+    period = scoring_period(month, None)
     n = 0
     with rt.db.transaction() as s:
-        for m in s.scalars(select(Member).where(Member.active.is_(True))):
-            if "rep" not in (m.roles or []):
-                continue
-            st = standing(rt, s, m, month, None)
-            score = st.score.rounded()
-            row = s.scalar(select(MonthlyScore).where(MonthlyScore.userid == m.userid, MonthlyScore.month == key))
-            if row is None:
-                row = MonthlyScore(userid=m.userid, month=key, process=score.process, attained=st.attained.total)
-                s.add(row)
-            row.process, row.result, row.total, row.attained = score.process, score.result, score.total, \
-                st.attained.total
-            n += 1
+        reps = [m.userid for m in s.scalars(select(Member).where(Member.active.is_(True)).order_by(Member.userid))
+                if "rep" in (m.roles or [])]
+        for first in range(0, len(reps), CLOSE_CHUNK):
+            chunk = reps[first:first + CLOSE_CHUNK]
+            acts = month_activities(rt, s, chunk, month)
+            targets = targets_by_member(s, chunk, month)
+            stored = {r.userid: r for r in s.scalars(select(MonthlyScore).where(MonthlyScore.userid.in_(chunk),
+                                                                                 MonthlyScore.month == key))}
+            for userid in chunk:
+                act = acts[userid]
+                score = score_month(act, targets[userid], period).rounded()
+                attained = attainment(act.deals).total
+                row = stored.get(userid)
+                if row is None:
+                    row = MonthlyScore(userid=userid, month=key, process=score.process, attained=attained)
+                    s.add(row)
+                row.process, row.result, row.total, row.attained = score.process, score.result, score.total, attained
+                n += 1
     return f"{key}: {n} reps scored"
 
 
