@@ -18,6 +18,7 @@ message (a repeated notice, two equal pieces of a long text) sent within the win
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import random
 import socket
@@ -34,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from wechatpy.exceptions import WeChatClientException
 
-from bot.out import Card, CardUpdate, Out, new_task_id, wire_bodies
+from bot.out import MAX_CONTENT_BYTES, Card, CardUpdate, Out, Text, new_task_id, wire_bodies
 from storage.models import Card as CardRow
 from storage.models import OutboxMessage
 from storage.payments import insert_rows
@@ -163,6 +164,37 @@ def enqueue_in_order(session: Session, items: Sequence[tuple[str, Out, str | Non
     except IntegrityError:
         return sum(1 for recipient, out, key in todo if enqueue(session, recipient, out, dedup_key=key))
     return len(todo)
+
+
+def enqueue_texts(session: Session, items: Sequence[tuple[str, str, str]]) -> int:
+    """Keyed text notifications ``(recipient, text, dedup_key)`` in bulk, for a job pushing tens of
+    thousands: the same rows ``enqueue_many`` writes for them, but with one ``INSERT … ON CONFLICT
+    (dedup_key) DO NOTHING`` (PostgreSQL: one statement over arrays; SQLite: one executemany), in
+    ``items`` order. A key already queued — by an earlier run, a concurrent one, or earlier in ``items``
+    — adds nothing. Returns how many were added.
+    """
+    if not items:
+        return 0
+    if any(len(text) * 4 > MAX_CONTENT_BYTES for _, text, _ in items):  # may need splitting: the general way
+        return enqueue_many(session, [(recipient, Text(text), key) for recipient, text, key in items])
+    conn = session.connection()
+    stamp = OutboxMessage.__table__.c.created_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    now = stamp(utcnow()) if stamp else utcnow()  # as the column type binds it (text on SQLite)
+    bodies = ['{"content": ' + json.dumps(text) + "}" for _, text, _ in items]  # = json.dumps({"content": text})
+    if conn.dialect.name == "postgresql":
+        res = conn.exec_driver_sql(
+            "INSERT INTO outbox (recipient, msgtype, body, status, attempts, next_attempt_at, dedup_key, created_at) "
+            "SELECT t.r, 'text', t.b::json, 'pending', 0, %(now)s, t.k, %(now)s "
+            "FROM unnest(%(r)b::text[], %(b)b::text[], %(k)b::text[]) WITH ORDINALITY AS t(r, b, k, n) "
+            "ORDER BY t.n ON CONFLICT (dedup_key) DO NOTHING",
+            {"now": now, "r": [r for r, _, _ in items], "b": bodies, "k": [k for _, _, k in items]})
+    else:
+        res = conn.exec_driver_sql(
+            "INSERT INTO outbox (recipient, msgtype, body, status, attempts, next_attempt_at, dedup_key, created_at) "
+            "VALUES (?, 'text', ?, 'pending', 0, ?, ?, ?) "
+            "ON CONFLICT (dedup_key) DO NOTHING",
+            [(recipient, body, now, key, now) for (recipient, _, key), body in zip(items, bodies, strict=True)])
+    return int(res.rowcount)
 
 
 def enqueue_card_update(session: Session, card: CardRow, response_code: str, replace_name: str) -> None:

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from bot.out import Out, Text
-from bot.outbox import enqueue_many
+from bot.outbox import enqueue_texts
 from domain.invoicing import WITH_SUBJECT, Reminder, reminders_due
 from jobs.registry import job
 from storage.payments import Contract, Receivable
@@ -19,15 +18,15 @@ if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 
-CHUNK = 2000
+CHUNK = 5000
 
 
 @job("collection_reminders", "countdown and overdue pushes for invoiced receivables")
 def collection_reminders(rt: Runtime) -> str:
-    """A chunk of instalments at a time (by id), each in its own transaction: one query for the chunk's
-    instalments and contracts, the pushes decided by ``domain.invoicing.reminders_due``, one bulk insert
-    of the new outbox rows (memory stays bounded; a rerun after a crash sends only what is missing, by
-    the dedup keys)."""
+    """A chunk of 5,000 instalments at a time (by id), each in its own transaction: one query for the chunk's
+    instalments and contracts, the pushes decided by ``domain.invoicing.reminders_due``, one insert of
+    the new outbox rows that skips keys already queued (memory stays bounded; a rerun after a crash
+    sends only what is missing, by the dedup keys)."""
     today = datetime.now(rt.config.tz).date()
 
     # The plan and its texts depend only on (invoice date, due date) for a given day: decide once per
@@ -45,15 +44,15 @@ def collection_reminders(rt: Runtime) -> str:
     sent = after = 0
     while True:
         with rt.db.transaction() as s:
-            rows = s.execute(query.where(Receivable.id > after)).all()
+            rows = s.connection().execute(query.where(Receivable.id > after)).all()  # Core rows: no ORM
             if not rows:
                 break
-            items: list[tuple[str, Out, str]] = []
+            items: list[tuple[str, str, str]] = []
             for rid, seq, invoiced_on, collectible_on, number, owner in rows:
                 for rem in plan(invoiced_on, collectible_on):
                     # reminders_due's text with the subject 【HT… 第N期】, as it renders it
-                    text = WITH_SUBJECT.format(subject=f"{number} 第{seq}期", text=rem.text)
-                    items.append((owner, Text(text), f"collect:{rid}:{rem.key}"))
-            sent += enqueue_many(s, items)
+                    items.append((owner, WITH_SUBJECT.format(subject=f"{number} 第{seq}期", text=rem.text),
+                                  f"collect:{rid}:{rem.key}"))
+            sent += enqueue_texts(s, items)
         after = rows[-1][0]
     return f"{sent} reminders sent"

@@ -9,11 +9,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 import jobs.collection_reminders
 from bot.out import Card, Text
-from bot.outbox import enqueue_many
+from bot.outbox import enqueue_many, enqueue_texts
 from domain.invoicing import reminders_due
 from jobs.registry import load_jobs
 from jobs.scheduler import run_job
@@ -96,9 +96,9 @@ def test_countdown_rerun_after_a_crash_in_a_later_chunk_sends_only_the_rest(rt, 
         calls["n"] += 1
         if calls["n"] == 2:
             raise Killed
-        return enqueue_many(session, items)
+        return enqueue_texts(session, items)
 
-    monkeypatch.setattr(jobs.collection_reminders, "enqueue_many", dying)
+    monkeypatch.setattr(jobs.collection_reminders, "enqueue_texts", dying)
     with pytest.raises(Killed):
         jobs.collection_reminders.collection_reminders(rt)
     assert len(outbox(rt)) == 4  # the first chunk committed, the second rolled back
@@ -125,3 +125,31 @@ def test_bulk_enqueue_keeps_the_order_and_takes_unkeyed_items_and_cards(rt, comp
     assert len(cards) == 2 and {c.status for c in cards} == {"open"}
     assert {m.card_task_id for m in rows if m.msgtype == "template_card"} == {c.task_id for c in cards}
     assert all(m.body["task_id"] == m.card_task_id for m in rows if m.msgtype == "template_card")
+
+
+def test_bulk_text_enqueue_skips_queued_and_repeated_keys_and_writes_what_enqueue_writes(rt, company):
+    from bot.outbox import enqueue
+
+    with rt.db.transaction() as s:
+        enqueue(s, "zhangsan", Text("已在队列"), dedup_key="t:0")
+        enqueue(s, "lisi", Text("参照 \"引号\" 与换行\n第二行"), dedup_key="ref")
+    items = [("zhangsan", f"批量 {i}", f"t:{i}") for i in range(4)] + [("lisi", "重复键", "t:2"),
+                                                                        ("lisi", "参照 \"引号\" 与换行\n第二行", "new")]
+    with rt.db.transaction() as s:
+        assert enqueue_texts(s, items) == 4
+    with rt.db.transaction() as s:
+        assert enqueue_texts(s, items) == 0
+    rows = {m.dedup_key: m for m in outbox(rt)}
+    assert sorted(rows) == ["new", "ref", "t:0", "t:1", "t:2", "t:3"]
+    assert rows["t:2"].recipient == "zhangsan" and rows["t:2"].body == {"content": "批量 2"}
+    ref, new = rows["ref"], rows["new"]
+    for col in ("recipient", "msgtype", "body", "status", "attempts", "card_task_id", "lease_owner"):
+        assert getattr(new, col) == getattr(ref, col), col
+    assert new.next_attempt_at.tzinfo is not None and abs((new.created_at - ref.created_at).total_seconds()) < 60
+    assert [m.dedup_key for m in outbox(rt)][-4:] == ["t:1", "t:2", "t:3", "new"]  # in items order
+    with rt.db.engine.connect() as conn:  # stored as the ORM stores them (SQLite: the same text format)
+        raw = dict(conn.execute(text("SELECT dedup_key, created_at FROM outbox WHERE dedup_key IN ('ref', 'new')")).all())
+    assert type(raw["new"]) is type(raw["ref"]) and len(str(raw["new"])) == len(str(raw["ref"]))
+    with rt.db.transaction() as s:  # a text too long for one message is split as enqueue would
+        assert enqueue_texts(s, [("zhangsan", "长" * 1000, "long")]) == 1
+    assert [m.dedup_key for m in outbox(rt)][-2:] == ["long", "long#1"]
