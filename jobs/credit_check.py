@@ -53,8 +53,8 @@ def record_rating(rt: Runtime, s: Session, customer: Customer, rating: str, *, a
 
 def risk_officers(s: Session) -> list[str]:
     """The active members with the risk role (who get the freeze card)."""
-    return [m.userid for m in s.scalars(select(Member).where(Member.active.is_(True)).order_by(Member.userid))
-            if "risk" in (m.roles or [])]
+    return [userid for userid, roles in s.execute(select(Member.userid, Member.roles).where(Member.active.is_(True))
+                                                  .order_by(Member.userid)) if "risk" in (roles or [])]
 
 
 def freeze_customer(s: Session, customer: Customer, previous: str | None, rating: str, threshold: str) -> int:
@@ -95,13 +95,15 @@ CHUNK = 1000
 
 
 def latest_ratings(s: Session, customer_ids: Sequence[int]) -> dict[int, str]:
-    """``latest_rating`` of many customers at once (those with none are absent)."""
+    """``latest_rating`` of many customers at once (those with none are absent); one query over the range
+    of their ids (a fixed statement, unlike a thousand-item IN list)."""
     n = func.row_number().over(partition_by=CreditRating.customer_id,
                                order_by=(CreditRating.rated_on.desc(), CreditRating.id.desc()))
     ranked = (select(CreditRating.customer_id, CreditRating.rating, n.label("n"))
-              .where(CreditRating.customer_id.in_(customer_ids)).subquery())
-    return {cid: rating for cid, rating in s.execute(select(ranked.c.customer_id, ranked.c.rating)
-                                                     .where(ranked.c.n == 1))}
+              .where(CreditRating.customer_id.between(min(customer_ids), max(customer_ids))).subquery())
+    wanted = set(customer_ids)
+    return {cid: rating for cid, rating in s.connection().execute(select(ranked.c.customer_id, ranked.c.rating)
+                                                                  .where(ranked.c.n == 1)) if cid in wanted}
 
 
 @job("credit_check", "ask the credit provider for each active customer's rating; freeze on a fall")
@@ -119,12 +121,15 @@ def credit_check(rt: Runtime) -> str:
                              .distinct().order_by(Opportunity.customer_id)))
     chunks = [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
     totals = {"checked": 0, "frozen": 0, "failed": 0}
+    risk: list[list[str]] = []  # the risk officers, loaded at the first fall
     with CreditClient(settings) as client:
 
         def start(chunk: list[int]) -> tuple[list[Any], Any]:
+            wanted = set(chunk)
             with rt.db.sessions() as s:
-                customers = s.execute(select(Customer.id, Customer.credit_code, Customer.name)
-                                      .where(Customer.id.in_(chunk)).order_by(Customer.id)).all()
+                customers = [row for row in s.connection().execute(
+                    select(Customer.id, Customer.credit_code, Customer.name)
+                    .where(Customer.id.between(chunk[0], chunk[-1])).order_by(Customer.id)) if row[0] in wanted]
             return customers, client.submit([(code, name) for _, code, name in customers])
 
         pending = start(chunks[0]) if chunks else None
@@ -133,14 +138,15 @@ def credit_check(rt: Runtime) -> str:
             customers, wait = pending
             answers = wait()
             pending = start(chunks[k + 1]) if k + 1 < len(chunks) else None
-            _store_chunk(rt, customers, answers, totals)
+            _store_chunk(rt, customers, answers, totals, risk)
     summary = f"{totals['checked']} checked, {totals['frozen']} opportunities frozen, {totals['failed']} failed"
     if totals["failed"] and not totals["checked"]:
         raise RuntimeError(summary)
     return summary
 
 
-def _store_chunk(rt: Runtime, customers: Sequence[Any], answers: Sequence[Answer], totals: dict[str, int]) -> None:
+def _store_chunk(rt: Runtime, customers: Sequence[Any], answers: Sequence[Answer], totals: dict[str, int],
+                 risk: list[list[str]]) -> None:
     """One transaction: the changed ratings inserted at once; the customers that fell below the threshold
     frozen as ``record_rating`` would (their opportunities loaded in one query, the messages and cards
     queued in one insert)."""
@@ -162,27 +168,45 @@ def _store_chunk(rt: Runtime, customers: Sequence[Any], answers: Sequence[Answer
             previous = latest_ratings(s, [cid for cid, _, _ in found])
             changed = [(cid, rating, answer) for cid, rating, answer in found if previous.get(cid) != rating]
             if changed:
-                s.execute(CreditRating.__table__.insert(), [
-                    {"customer_id": cid, "rating": rating, "agency": answer.agency, "scale": answer.scale,
-                     "rated_on": answer.rated_on, "source": "provider", "entered_by": None, "created_at": utcnow()}
-                    for cid, rating, answer in changed])
+                _insert_ratings(s, changed)
                 threshold = str(tunable(s, rt.config, "payments.credit_threshold"))
                 falls = [(cid, rating) for cid, rating, _ in changed
                          if _crossed_below(previous.get(cid), rating, threshold)]
                 if falls:
-                    frozen = _freeze_all(s, falls, previous, threshold, {cid: name for cid, _, name in customers})
+                    if not risk:
+                        risk.append(risk_officers(s))
+                    frozen = _freeze_all(s, falls, previous, threshold, {cid: name for cid, _, name in customers},
+                                         risk[0])
     totals["checked"] += len(found)
     totals["frozen"] += frozen
     totals["failed"] += failed
 
 
+def _insert_ratings(s: Session, changed: Sequence[tuple[int, str, Any]]) -> None:
+    """The provider's new ratings in one statement (PostgreSQL: over arrays) or one executemany (SQLite)."""
+    conn = s.connection()
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            "INSERT INTO credit_ratings (customer_id, rating, agency, scale, rated_on, source, created_at) "
+            "SELECT t.c, t.r, t.a, t.s, t.d, 'provider', %(now)s "
+            "FROM unnest(%(c)b::bigint[], %(r)b::text[], %(a)b::text[], %(s)b::text[], %(d)b::date[]) "
+            "AS t(c, r, a, s, d)",
+            {"now": utcnow(), "c": [c for c, _, _ in changed], "r": [r for _, r, _ in changed],
+             "a": [a.agency for _, _, a in changed], "s": [a.scale for _, _, a in changed],
+             "d": [a.rated_on for _, _, a in changed]})
+    else:
+        s.execute(CreditRating.__table__.insert(), [
+            {"customer_id": cid, "rating": rating, "agency": answer.agency, "scale": answer.scale,
+             "rated_on": answer.rated_on, "source": "provider", "entered_by": None, "created_at": utcnow()}
+            for cid, rating, answer in changed])
+
+
 def _freeze_all(s: Session, falls: Sequence[tuple[int, str]], previous: dict[int, str], threshold: str,
-                names: dict[int, str]) -> int:
+                names: dict[int, str], risk: Sequence[str]) -> int:
     opps: dict[int, list[Opportunity]] = {cid: [] for cid, _ in falls}
     for opp in s.scalars(select(Opportunity).where(Opportunity.customer_id.in_(list(opps)))
                          .order_by(Opportunity.customer_id, Opportunity.id)):
         opps[opp.customer_id].append(opp)
-    risk = risk_officers(s)
     frozen = 0
     items: list[tuple[str, Out, str | None]] = []
     for cid, rating in falls:
