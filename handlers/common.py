@@ -32,12 +32,12 @@ def small_int(text: str) -> int | None:
 def manager_map(session: Session, root: str | None = None) -> dict[str, str | None]:
     """Who reports to whom: everyone, or only the members under ``root`` (transitively, one recursive query)."""
     if root is None:
-        return dict(session.execute(select(Member.userid, Member.manager_userid)).tuples().all())
+        return dict(session.execute(select(Member.userid, Member.manager_userid)).all())
     team = (select(Member.userid, Member.manager_userid).where(Member.manager_userid == root)
             .cte("team", recursive=True))
     team = team.union(select(Member.userid, Member.manager_userid)
                       .join(team, Member.manager_userid == team.c.userid))
-    return dict(session.execute(select(team.c.userid, team.c.manager_userid)).tuples().all())
+    return dict(session.execute(select(team.c.userid, team.c.manager_userid)).all())
 
 
 def scope(ctx: Ctx) -> set[str] | None:
