@@ -132,7 +132,9 @@ def run_job(rt: Runtime, job: Job, slot: str, owner: str | None = None) -> str |
     lock_key = f"job:{job.name}:{slot}"
     locked = False
     try:
-        if not rt.redis.set(lock_key, owner, nx=True, ex=7 * 86400):
+        # the lock only turns away the other workers' firings of this slot (they come within seconds); the
+        # job_runs row stays the authority, so the key need not outlive the hour (a 5-second job keeps ~720)
+        if not rt.redis.set(lock_key, owner, nx=True, ex=3600):
             return None
         locked = True
     except Exception:

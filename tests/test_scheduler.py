@@ -171,15 +171,23 @@ def test_cleanup_removes_only_what_is_past_retention(rt):
                           created_at=old, next_attempt_at=old),
             OutboxMessage(recipient="a", msgtype="text", body={"content": "old failed"}, status="failed",
                           created_at=old, next_attempt_at=old),
+            JobRun(name="link_clicks", slot="old-ok", owner="w", status="ok", started_at=old, finished_at=old),
+            JobRun(name="link_clicks", slot="recent-ok", owner="w", status="ok", started_at=recent,
+                   finished_at=recent),
+            JobRun(name="credit_check", slot="old-failed", owner="w", status="failed", started_at=old,
+                   finished_at=old),
         ])
     summary = run_job(rt, load_jobs()["cleanup"], "slot-1")
-    assert summary == "removed 1 processed keys, 1 delivered outbox rows"
+    assert summary == "removed 1 processed keys, 1 delivered outbox rows, 1 finished job runs"
     with rt.db.sessions() as s:
         assert list(s.scalars(select(ProcessedCallback.key))) == ["msg:recent"]
         left = sorted(s.scalars(select(OutboxMessage.body)), key=str)
+        runs = sorted(s.scalars(select(JobRun.slot)))
     assert sorted(b["content"] for b in left) == ["old failed", "old pending", "recent sent"]
+    assert runs == ["old-failed", "recent-ok", "slot-1"]  # a failed run stays for the operator
     # idempotent: a rerun removes nothing more
-    assert run_job(rt, load_jobs()["cleanup"], "slot-2") == "removed 0 processed keys, 0 delivered outbox rows"
+    assert run_job(rt, load_jobs()["cleanup"], "slot-2") == ("removed 0 processed keys, 0 delivered outbox rows, "
+                                                               "0 finished job runs")
 
 
 # ---- salesbot jobs -------------------------------------------------------------------------------
@@ -213,7 +221,7 @@ def test_jobs_run_cleanup_runs_it_now(cli_env, rt):
         s.add(ProcessedCallback(key="msg:old", processed_at=utcnow() - timedelta(days=30)))
     result = CliRunner().invoke(main, ["jobs", "run", "cleanup"], env=cli_env)
     assert result.exit_code == 0, result.output
-    assert "cleanup: removed 1 processed keys, 0 delivered outbox rows" in result.output
+    assert "cleanup: removed 1 processed keys, 0 delivered outbox rows, 0 finished job runs" in result.output
     [run] = job_runs(rt)
     assert run.name == "cleanup" and run.status == "ok" and run.slot.startswith("manual-")
     # run by hand again: it runs again (a new slot), with nothing left to remove
