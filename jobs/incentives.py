@@ -235,7 +235,7 @@ def team_members(s: Session, member: Member) -> list[Member]:
             if "rep" in (m.roles or []) and (m.manager_userid == boss or m.userid == member.userid)]
 
 
-CLOSE_CHUNK = 500
+CLOSE_CHUNK = 2000  # reps per chunk: IN lists of this size; every chunk scans the month's stage changes once
 
 
 def targets_by_member(s: Session, userids: Sequence[str], month: date) -> dict[str, Targets]:
