@@ -253,40 +253,185 @@ def baseline_funnel_heatmap(rt: Any) -> int:
         return len(s.execute(sql, {"start": start, "end": end}).all())
 
 
-def baseline_bank_poll(rt: Any) -> int:
+def baseline_bank_poll(rt: Any) -> dict[str, int]:
+    """The job's decisions and writes in hand-written SQL, in one transaction rolled back at the end (so the
+    job finds the same data), in two waves in the job's order (on this data every memo line comes before
+    every payer line):
+
+    1. memo names a contract (the configured pattern, upper-cased) and the amount ≤ the contract's open total
+       → spread over its open receivables earliest due first (collectible_on, else due_on), with a running
+       sum; the receivables are updated before wave 2, so it sees what wave 1 consumed;
+    2. the rest: payer name, normalised in SQL (spaces, case, the legal suffixes 股份有限公司 / 有限责任公司 /
+       有限公司; not full-width or brackets), equals exactly one customer's name_key and exactly one of its
+       open receivables has outstanding = amount, due within ±60 days.
+
+    Then the same writes as the job: line status and step, allocations, receivables (outstanding, paid_on),
+    promises kept, payment events (consumed), the 3% commission rows, and the outbox rows (the rep's notice
+    per line, the bonus announcement per payment, a card and its outbox row per finance member for each
+    unmatched line), texts rendered in SQL; INSERT … SELECT / UPDATE … WHERE, no Python per line.
+    What differs from the job: no subset-sum step 3 and no finance candidates (unmatched cards list none);
+    lines within a wave do not see each other's consumption (two lines naming the same contract in one
+    run both get its earliest receivable — none on this data); a memo with several numbers counts its
+    first; commission is the flat default (no per product line or health rules); amounts on SQLite are
+    REAL arithmetic. Returns the decision counts."""
+    from storage.types import utcnow
+
     pattern = str(rt.config.get("payments.contract_pattern"))
-    if rt.db.is_postgres:
-        number = "substring(b.memo from :pattern)"
-        payer_key = "regexp_replace(b.payer_name, '(股份有限公司|有限责任公司|有限公司)$', '')"
-        near = "ABS(r.due_on - b.booked_on) <= 60"
-        step1_pick = ("JOIN LATERAL (SELECT r.id FROM receivables r WHERE r.contract_id = c.id AND r.outstanding > 0 "
-                      "ORDER BY r.due_on, r.id LIMIT 1) r ON true")
+    pg = rt.db.is_postgres
+    if pg:
+        number = "substring(upper(b.memo) from :pattern)"
+        due = "COALESCE(r.collectible_on, r.due_on)"
+        near = f"ABS({due} - b.booked_on) <= 60"
+        num = "{}"
+        least = "LEAST"
+        money = "'¥' || to_char({}, 'FM999,999,999,990.00')"
+        obj = "json_build_object"
+        cast_json = "CAST({} AS json)"
+        rnd = "ROUND({} * 0.03, 2)"
+        day = "to_char(b.booked_on, 'YYYY-MM-DD')"
+        nl = "chr(10)"
     else:
         number = "contract_no(b.memo)"
-        payer_key = "replace(b.payer_name, '有限公司', '')"
-        near = "ABS(julianday(r.due_on) - julianday(b.booked_on)) <= 60"
-        step1_pick = ("JOIN receivables r ON r.id = (SELECT r2.id FROM receivables r2 WHERE r2.contract_id = c.id "
-                      "AND CAST(r2.outstanding AS NUMERIC) > 0 ORDER BY r2.due_on, r2.id LIMIT 1)")
-    sql = text(f"""
-        SELECT b.id, r.id FROM bank_lines b JOIN contracts c ON c.number = {number} {step1_pick}
-        WHERE b.status = 'new'
-        UNION ALL
-        SELECT b.id, MIN(r.id) FROM bank_lines b
-        JOIN customers cu ON cu.name_key = {payer_key}
-        JOIN contracts c ON c.customer_id = cu.id
-        JOIN receivables r ON r.contract_id = c.id AND r.outstanding = b.amount AND {near}
-        WHERE b.status = 'new' AND {number} IS NULL AND b.payer_name <> ''
-        GROUP BY b.id HAVING COUNT(*) = 1
-    """)  # noqa: S608
+        due = "COALESCE(r.collectible_on, r.due_on)"
+        near = f"ABS(julianday({due}) - julianday(b.booked_on)) <= 60"
+        num = "CAST({} AS NUMERIC)"
+        least = "MIN"
+        money = "printf('¥%,.2f', {})"
+        obj = "json_object"
+        cast_json = "json({})"
+        rnd = "ROUND({} * 0.03, 2)"
+        day = "b.booked_on"
+        nl = "char(10)"
+    bare = "lower(replace(b.payer_name, ' ', ''))"
+    key = "CASE " + " ".join(f"WHEN {bare} LIKE '%{sfx}' AND length({bare}) > {len(sfx)} "
+                             f"THEN substr({bare}, 1, length({bare}) - {len(sfx)})"
+                             for sfx in ("股份有限公司", "有限责任公司", "有限公司")) + f" ELSE {bare} END"
+    amount, outstanding = num.format("b.amount"), num.format("r.outstanding")
+    stmts = [
+        "CREATE TEMP TABLE bb_alloc (line_id BIGINT, receivable_id BIGINT, amount NUMERIC, step INTEGER)",
+        "CREATE INDEX bb_alloc_line ON bb_alloc (line_id)",
+        "CREATE INDEX bb_alloc_receivable ON bb_alloc (receivable_id)",
+        # wave 1: the contract named in the memo, spread earliest due first
+        f"""INSERT INTO bb_alloc
+            WITH l AS (SELECT b.id, {amount} AS amount, c.id AS contract_id FROM bank_lines b
+                       JOIN contracts c ON c.number = {number} WHERE b.status = 'new'),
+            o AS (SELECT l.id AS line_id, l.amount, r.id AS rid, {outstanding} AS outstanding,
+                         SUM({outstanding}) OVER (PARTITION BY l.id ORDER BY {due}, r.id
+                                                  ROWS UNBOUNDED PRECEDING) - {outstanding} AS before,
+                         SUM({outstanding}) OVER (PARTITION BY l.id) AS total
+                  FROM l JOIN receivables r ON r.contract_id = l.contract_id AND {outstanding} > 0)
+            SELECT line_id, rid, {least}(outstanding, amount - before), 1 FROM o
+            WHERE amount > 0 AND amount <= total AND before < amount""",  # noqa: S608
+        # wave 2 sees wave 1's consumption
+        """UPDATE receivables SET outstanding = outstanding - (SELECT SUM(a.amount) FROM bb_alloc a
+                                                                  WHERE a.receivable_id = receivables.id)
+            WHERE id IN (SELECT receivable_id FROM bb_alloc)""",  # noqa: S608
+        f"""INSERT INTO bb_alloc
+            WITH p AS (SELECT b.id, {amount} AS amount, b.booked_on, {key} AS name_key FROM bank_lines b
+                       WHERE b.status = 'new' AND b.payer_name <> '' AND {amount} > 0
+                         AND NOT EXISTS (SELECT 1 FROM bb_alloc a WHERE a.line_id = b.id)),
+            one AS (SELECT p.id, p.amount, p.booked_on, MIN(cu.id) AS customer_id FROM p
+                    JOIN customers cu ON cu.name_key = p.name_key GROUP BY p.id, p.amount, p.booked_on
+                    HAVING COUNT(*) = 1)
+            SELECT b.id, MIN(r.id), MIN(b.amount), 2 FROM one b
+            JOIN contracts c ON c.customer_id = b.customer_id
+            JOIN receivables r ON r.contract_id = c.id AND {outstanding} = b.amount AND {near}
+            GROUP BY b.id HAVING COUNT(*) = 1""",  # noqa: S608
+        """UPDATE receivables SET outstanding = outstanding - (SELECT SUM(a.amount) FROM bb_alloc a
+                                                                  WHERE a.receivable_id = receivables.id)
+            WHERE id IN (SELECT receivable_id FROM bb_alloc WHERE step = 2)""",  # noqa: S608
+        f"""UPDATE receivables SET paid_on = (SELECT MAX(b.booked_on) FROM bb_alloc a
+                                             JOIN bank_lines b ON b.id = a.line_id
+                                             WHERE a.receivable_id = receivables.id)
+            WHERE id IN (SELECT receivable_id FROM bb_alloc) AND {num.format('outstanding')} = 0""",  # noqa: S608
+        f"""UPDATE promises SET kept = CASE WHEN :today <= promised_on THEN 'on_time' ELSE 'late' END,
+                                kept_on = :today
+            WHERE kept IS NULL AND (receivable_id IN (SELECT a.receivable_id FROM bb_alloc a
+                                                       JOIN receivables r ON r.id = a.receivable_id
+                                                       WHERE {num.format('r.outstanding')} = 0)
+                                    OR receivable_id IS NULL AND customer_id IN (
+                                       SELECT c.customer_id FROM bb_alloc a JOIN receivables r ON r.id = a.receivable_id
+                                       JOIN contracts c ON c.id = r.contract_id WHERE {num.format('r.outstanding')} = 0))""",  # noqa: S608
+        """UPDATE bank_lines SET status = CASE WHEN id IN (SELECT line_id FROM bb_alloc) THEN 'matched'
+                                              ELSE 'unmatched' END,
+                                match_step = COALESCE((SELECT MIN(step) FROM bb_alloc a WHERE a.line_id = bank_lines.id), 4)
+            WHERE status = 'new'""",  # noqa: S608
+        """INSERT INTO allocations (bank_line_id, receivable_id, amount, at)
+            SELECT line_id, receivable_id, amount, :now FROM bb_alloc ORDER BY line_id, receivable_id""",  # noqa: S608
+        """INSERT INTO payment_events (kind, allocation_id, rep_userid, customer_id, contract_id, amount, received_on,
+                                       created_at, consumed_at)
+            SELECT 'received', a.id, c.owner_userid, c.customer_id, c.id, a.amount, b.booked_on, :now, :now
+            FROM allocations a JOIN bank_lines b ON b.id = a.bank_line_id JOIN receivables r ON r.id = a.receivable_id
+            JOIN contracts c ON c.id = r.contract_id WHERE a.at = :now ORDER BY a.id""",  # noqa: S608
+        f"""INSERT INTO bonus_ledger (payment_id, userid, amount, kind, booked_on, at)
+            SELECT 'alloc:' || e.allocation_id, e.rep_userid, {rnd.format(num.format('e.amount'))}, 'credit',
+                   e.received_on, :now
+            FROM payment_events e WHERE e.created_at = :now AND NOT EXISTS (
+                SELECT 1 FROM bonus_ledger x WHERE x.payment_id = 'alloc:' || e.allocation_id AND x.kind = 'credit')
+            ORDER BY e.id""",  # noqa: S608
+        # the rep's notice per line (each line pays one contract on this data), then the announcements
+        f"""INSERT INTO outbox (recipient, msgtype, body, status, attempts, next_attempt_at, created_at)
+            SELECT c.owner_userid, 'text', {obj}('content',
+                   '💰 到账通知：' || {day} || ' 收到 ' || CASE WHEN b.payer_name = '' THEN '-' ELSE b.payer_name END
+                   || ' ' || {money.format(num.format('b.amount'))} || {nl} || '  · ' || c.number || ' 第' || r.seq
+                   || '期：' || {money.format(num.format('a.amount'))} || '，' || CASE WHEN {num.format('r.outstanding')} = 0
+                   THEN '已结清' ELSE '尚欠 ' || {money.format(num.format('r.outstanding'))} END),
+                   'pending', 0, :now, :now
+            FROM allocations a JOIN bank_lines b ON b.id = a.bank_line_id JOIN receivables r ON r.id = a.receivable_id
+            JOIN contracts c ON c.id = r.contract_id WHERE a.at = :now ORDER BY a.id""",  # noqa: S608
+        f"""INSERT INTO outbox (recipient, msgtype, body, status, attempts, next_attempt_at, created_at)
+            SELECT g.userid, 'text', {obj}('content', '恭喜！您促成的' || cu.name || '客户完成新签，奖金'
+                   || {money.format(num.format('g.amount'))} || '已发放'), 'pending', 0, :now, :now
+            FROM payment_events e JOIN bonus_ledger g ON g.payment_id = 'alloc:' || e.allocation_id AND g.at = :now
+            JOIN customers cu ON cu.id = e.customer_id WHERE e.created_at = :now ORDER BY g.id""",  # noqa: S608
+        # the finance card of each unmatched line, to each finance member
+        """CREATE TEMP TABLE bb_fin AS SELECT userid FROM members WHERE active = :yes AND CAST(roles AS TEXT) LIKE '%finance%'""",  # noqa: S608
+        f"""INSERT INTO cards (task_id, kind, addressee, card_type, subject, status, created_at)
+            SELECT 'bank_unmatched-' || b.id || '-' || f.userid, 'bank_unmatched', f.userid, 'button_interaction',
+                   {cast_json.format(obj + "('bank_line_id', b.id)")}, 'open', :now
+            FROM bank_lines b CROSS JOIN bb_fin f WHERE b.match_step = 4 AND b.status = 'unmatched'
+              AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.dedup_key = 'bank-card:' || b.id || ':' || f.userid)
+            ORDER BY b.id, f.userid""",  # noqa: S608
+        f"""INSERT INTO outbox (recipient, msgtype, body, status, attempts, next_attempt_at, dedup_key,
+                                card_task_id, created_at)
+            SELECT k.addressee, 'template_card', {obj}('card_type', 'button_interaction', 'task_id', k.task_id,
+                   'main_title', {obj}('title', '银行流水待确认', 'desc', {day} || ' 收到 '
+                       || CASE WHEN b.payer_name = '' THEN '-' ELSE b.payer_name END || ' '
+                       || {money.format(num.format('b.amount'))} || '，未能自动匹配'),
+                   'horizontal_content_list', {obj}('keyname', '摘要', 'value', substr(b.memo, 1, 40)),
+                   'button_list', {obj}('text', '忽略', 'key', 'ignore', 'style', 2)),
+                   'pending', 0, :now, 'bank-card:' || b.id || ':' || k.addressee, k.task_id, :now
+            FROM bank_lines b CROSS JOIN bb_fin f JOIN cards k ON k.task_id = 'bank_unmatched-' || b.id || '-' || f.userid
+            WHERE b.match_step = 4 AND b.status = 'unmatched' AND k.created_at = :now ORDER BY k.id""",  # noqa: S608
+    ]
+    counts = ("SELECT COUNT(DISTINCT line_id) FILTER (WHERE step = 1), COUNT(DISTINCT line_id) FILTER (WHERE step = 2) "
+              "FROM bb_alloc") if pg else (
+              "SELECT COUNT(DISTINCT CASE WHEN step = 1 THEN line_id END), "
+              "COUNT(DISTINCT CASE WHEN step = 2 THEN line_id END) FROM bb_alloc")
+    params = {"pattern": pattern, "now": utcnow(), "today": datetime.now(rt.config.tz).date(), "yes": True}
     with rt.db.engine.connect() as conn:
-        if not rt.db.is_postgres:
+        if not pg:
             import re
 
             rx = re.compile(pattern)
             raw = conn.connection.driver_connection
-            raw.create_function("contract_no", 1, lambda m: (rx.search(m or "") or [None])[0],  # type: ignore[union-attr]
-                                deterministic=True)
-        return len(conn.execute(sql, {"pattern": pattern}).all())
+            raw.create_function("contract_no", 1,  # type: ignore[union-attr]
+                                lambda m: (rx.search((m or "").upper()) or [None])[0], deterministic=True)
+        trans = conn.begin()
+        for sql in stmts:
+            names = [n for n in params if f":{n}" in sql]
+            stmt = text(sql)
+            if "now" in names:
+                stmt = stmt.bindparams(*_tz_params("now"))
+            conn.execute(stmt, {n: params[n] for n in names})
+        step1, step2 = conn.execute(text(counts)).one()
+        unmatched = conn.execute(text("SELECT COUNT(*) FROM bank_lines WHERE status = 'unmatched' "
+                                      "AND match_step = 4")).scalar()
+        outbox = conn.execute(text("SELECT COUNT(*) FROM outbox WHERE created_at = :now")
+                              .bindparams(*_tz_params("now")), {"now": params["now"]}).scalar()
+        trans.rollback()
+    return {"matched": int(step1) + int(step2), "step1": int(step1), "step2": int(step2),
+            "unmatched": int(unmatched or 0), "outbox": int(outbox or 0)}
 
 
 def baseline_collection_reminders(rt: Any) -> int:
