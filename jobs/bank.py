@@ -150,6 +150,13 @@ def _match_pending(rt: Runtime, chunk_lines: int) -> dict[str, int]:
 _NOT_DATA_ERRORS = (OperationalError, InterfaceError)
 
 
+_CENT = Decimal("0.01")
+
+
+def _due_key(r: _Receivable) -> tuple[date, int]:
+    return (r.due_on, r.id)
+
+
 @dataclass
 class _Receivable:
     id: int
@@ -254,8 +261,11 @@ class _Chunk:
                                  Promise.receivable_id, Promise.promised_on, where=Promise.kept.is_(None)),
                         key=lambda p: (p.promised_on, p.id)):
             self.promises.setdefault(p.customer_id, []).append(_Promise(p.id, p.receivable_id, p.promised_on))
-        refs = {c.id: BM.ContractRef(c.id, c.number, c.customer_id) for c in self.contracts.values()}
-        customer_refs = {c.id: BM.CustomerRef(c.id, c.name) for c in self.customers.values()}
+        for rs in open_of.values():
+            rs.sort(key=_due_key)
+        self.open_of, self.contracts_of = open_of, contracts_of
+        self.number_keys: dict[int, str] = {}  # contract id → its number as the memo's are normalised
+        self.name_keys: dict[int, str] = {}  # customer id → its name normalised (as matching compares it)
 
         self.allocations: list[dict[str, Any]] = []
         self.status: list[dict[str, Any]] = []
@@ -268,14 +278,15 @@ class _Chunk:
             ids_of_customers = {c.customer_id for c in own} | set(payer_ids)
             contract_ids = list(dict.fromkeys([*(c.id for c in own),
                                                *(k for cid in ids_of_customers for k in contracts_of.get(cid, []))]))
-            ledger = BM.Ledger(
-                customers=[customer_refs[cid] for cid in ids_of_customers if cid in customer_refs],
-                contracts=[refs[k] for k in contract_ids],
-                receivables=[BM.OpenReceivable(r.id, r.contract_id, r.due_on, r.outstanding)
-                             for k in contract_ids for r in open_of.get(k, []) if r.outstanding > 0])
-            result = BM.match_bank_line(BM.BankLine(ln.account, ln.transaction_id, ln.booked_on, ln.amount,
-                                                    ln.payer_name, ln.memo), ledger, self.config)
-            if result.matched:
+            decision = self._decide(ln, numbers[ln.id], keys[ln.id], ids_of_customers, contract_ids)
+            if decision is not None:
+                step, allocations = decision
+                self.status.append({"id": ln.id, "status": "matched", "match_step": step})
+                self.decided.append(self._apply(ln, allocations))
+                counts["matched"] += 1
+                continue
+            result = self._match(ln, ids_of_customers, contract_ids)
+            if result.matched:  # not reached: _decide finds every match (kept should they ever differ)
                 self.status.append({"id": ln.id, "status": "matched", "match_step": int(result.step)})
                 self.decided.append(self._apply(ln, [(a.receivable_id, a.amount) for a in result.allocations]))
                 counts["matched"] += 1
@@ -285,6 +296,65 @@ class _Chunk:
                 counts["unmatched"] += 1
         self._write()
         return counts
+
+    def _decide(self, ln: Any, numbers: list[str], payer: str, customer_ids: set[int],
+                contract_ids: list[int]) -> tuple[int, list[tuple[int, Decimal]]] | None:
+        """Steps 1–3 of ``BM.match_bank_line`` on the chunk's ledger, with the memo's numbers and the payer's
+        normalised name computed once per line and the contracts' / customers' once per chunk: (step,
+        allocations) when the line matches, None when it does not (``_match`` then gives the candidates)."""
+        amount, cfg = ln.amount, self.config
+        if amount <= 0 or amount != amount.quantize(_CENT):
+            return None
+        open_of = self.open_of
+        by_contract = {k: [r for r in open_of.get(k, ()) if r.outstanding > 0] for k in contract_ids}
+        if numbers:
+            wanted = set(numbers)
+            named = [k for k in contract_ids if self._number_key(k) in wanted]
+            if len(named) == 1:
+                open_ones = by_contract[named[0]]
+                if amount <= sum((r.outstanding for r in open_ones), Decimal(0)):
+                    return 1, [(a.receivable_id, a.amount) for a in BM._earliest_due_first(open_ones, amount)]  # noqa: SLF001
+        if not payer:
+            return None
+        named_customers = [cid for cid in customer_ids if cid in self.customers and self._name_key(cid) == payer]
+        if len(named_customers) != 1:
+            return None
+        customer_id = named_customers[0]
+        contracts = self.contracts
+        mine = [r for k, rs in by_contract.items() if contracts[k].customer_id == customer_id for r in rs]
+        mine.sort(key=_due_key)
+        window, booked_on = cfg.date_window_days, ln.booked_on
+        exact = [r for r in mine if r.outstanding == amount and abs((r.due_on - booked_on).days) <= window]
+        if len(exact) == 1:
+            return 2, [(exact[0].id, amount)]
+        subset = BM._first_exact_subset(mine[: cfg.subset_search_limit], amount,  # type: ignore[arg-type]  # noqa: SLF001
+                                        min_size=2, max_size=cfg.max_subset_size)
+        if subset is not None:
+            return 3, [(r.id, r.outstanding) for r in subset]
+        return None
+
+    def _number_key(self, contract_id: int) -> str:
+        key = self.number_keys.get(contract_id)
+        if key is None:
+            key = self.number_keys[contract_id] = BM._normalise_number(self.contracts[contract_id].number)  # noqa: SLF001
+        return key
+
+    def _name_key(self, customer_id: int) -> str:
+        key = self.name_keys.get(customer_id)
+        if key is None:
+            key = self.name_keys[customer_id] = normalise_company_name(self.customers[customer_id].name)
+        return key
+
+    def _match(self, ln: Any, customer_ids: set[int], contract_ids: list[int]) -> BM.MatchResult:
+        """``BM.match_bank_line`` on the line's part of the chunk's ledger (for the finance card's candidates)."""
+        customers, contracts = self.customers, self.contracts
+        ledger = BM.Ledger(
+            customers=[BM.CustomerRef(cid, customers[cid].name) for cid in customer_ids if cid in customers],
+            contracts=[BM.ContractRef(k, contracts[k].number, contracts[k].customer_id) for k in contract_ids],
+            receivables=[BM.OpenReceivable(r.id, r.contract_id, r.due_on, r.outstanding)
+                         for k in contract_ids for r in self.open_of.get(k, []) if r.outstanding > 0])
+        return BM.match_bank_line(BM.BankLine(ln.account, ln.transaction_id, ln.booked_on, ln.amount,
+                                              ln.payer_name, ln.memo), ledger, self.config)
 
     def _apply(self, ln: Any, allocations: list[tuple[int, Decimal]]) -> _Decided:
         """``apply`` in memory: allocations, receivables, promises kept, the rep's notice, the events."""
