@@ -782,7 +782,8 @@ BASELINES = {"customer_events": baseline_customer_events, "funnel_heatmap": base
              "collection_reminders": baseline_collection_reminders,
              "incentive_close": baseline_incentive_close,
              "archive_search": lambda rt: archive_search(rt, "hand"),
-             "archive_search+scan": lambda rt: archive_search(rt, "scan")}
+             "archive_search+scan": lambda rt: archive_search(rt, "scan"),
+             "funnel_heatmap+norender": baseline_funnel_heatmap}
 
 
 # ---- one measurement in a child process --------------------------------------------------------------
@@ -863,7 +864,7 @@ def progress(env: dict[str, str], job: str) -> str:
             "funnel_heatmap": f"{n} managers' heatmaps queued"}[job]
 
 
-def prepare(backend: str, scale: float, workdir: Path) -> str:
+def prepare(backend: str, scale: float, workdir: Path, archive: bool = True) -> str:
     from bench.jobs_data import generate
     from storage.behaviour import UpgradeRule
     from storage.db import Database
@@ -871,7 +872,7 @@ def prepare(backend: str, scale: float, workdir: Path) -> str:
     url = reset_sqlite(workdir / "jobs.db") if backend == "sqlite" else (reset_postgres(PG_URL) or PG_URL)
     db = Database(url)
     started = time.perf_counter()
-    sizes = generate(db.engine, scale)
+    sizes = generate(db.engine, scale, archive=archive)
     with db.transaction() as s:
         s.add(UpgradeRule(text=EXTRA_RULE, target="negotiation", created_by="admin"))
     db.dispose()
@@ -894,12 +895,13 @@ def search_details(backend: str, res: dict[str, Any], base: dict[str, Any], scan
 
 def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> list[list[str]]:
     print(f"{backend}:", flush=True)
-    url = prepare(backend, args.scale, workdir)
+    url = prepare(backend, args.scale, workdir, archive="archive_search" in args.jobs)
     flush_redis(REDIS_URL)
     port = free_port()
+    batch = {} if args.credit_per_customer else {"SALESBOT_INTEGRATIONS_CREDIT_BATCH_URL": f"http://127.0.0.1:{port}/batch"}
     env = salesbot_env(url, REDIS_URL, SALESBOT_INTEGRATIONS_CREDIT_ENABLED="true",
                        SALESBOT_INTEGRATIONS_CREDIT_BASE_URL=f"http://127.0.0.1:{port}/",
-                       SALESBOT_INTEGRATIONS_CREDIT_KEY="bench-key")
+                       SALESBOT_INTEGRATIONS_CREDIT_KEY="bench-key", **batch)
     rows = []
     with process(gunicorn_cmd("bench.fake_credit:app", port, 1, 8), env=env, port=port,
                  log=workdir / "fake_credit.log"):
@@ -945,6 +947,8 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--timeout", type=float, default=600, help="seconds before a job or baseline is stopped")
     ap.add_argument("--jobs", default=",".join(JOBS))
+    ap.add_argument("--credit-per-customer", action="store_true",
+                    help="credit check without the provider's batch endpoint (one GET per customer)")
     args = ap.parse_args()
     args.jobs = args.jobs.split(",")
     print_machine()
