@@ -122,6 +122,10 @@ def make_config(db_url: str, redis_url: str, tmp_path: Path) -> Callable[..., Co
             "SALESBOT_DATABASE_URL": db_url, "SALESBOT_REDIS_URL": redis_url,
             "SALESBOT_ROLES_ADMINS": "admin", "SALESBOT_LOG_JSON": "false",
             "SALESBOT_OUTBOX_BACKOFF_BASE_S": "0.01",
+            # a loaded CI machine can take over 3 s for a handler: the reply would go to the outbox while
+            # the handler is still running, and the next step of the test would not see its effects yet
+            # (the deferral itself is tested with a short budget in test_callback)
+            "SALESBOT_WECOM_PASSIVE_REPLY_BUDGET_S": "30",
         }
         return load_config(None, env=env).with_overrides(**overrides)
     return make
