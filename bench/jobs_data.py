@@ -484,6 +484,8 @@ def generate(engine: Engine, scale: float = 1.0, seed: int = 9, archive: bool = 
     generate_incentive_month(engine, sz, now, seed)
     if archive:
         generate_archive(engine, sz, now, seed)
+    else:
+        sz.messages = 0  # not generated (only the archive search reads it)
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
