@@ -136,3 +136,14 @@ def announcement(customer: str, deal_type: DealType, bonus: Decimal) -> str:
 def clawback_notice(customer: str, clawback: Decimal) -> str:
     """您促成的{customer}客户的回款已撤销，奖金¥{|clawback|}已扣回."""
     return CLAWBACK_NOTICE.format(customer=customer, amount=format_bonus_amount(abs(clawback)))
+
+
+def settle_payment_event(kind: str, payment: ReceivedPayment, entries: Iterable[BonusEntry],
+                         rules: CommissionRules = DEFAULT_COMMISSION_RULES) -> tuple[BonusEntry | None, str | None]:
+    """A confirmed payment event's ledger entry and its announcement: a credit for ``received``, a
+    clawback for a reversal; (None, None) when nothing is due (already booked, ¥0.00, nothing to reverse)."""
+    if kind == "received":
+        entry = bonus_for_payment(payment, entries, rules)
+        return entry, announcement(payment.customer, payment.deal_type, entry.amount) if entry else None
+    entry = clawback_for_reversal(payment.payment_id, payment.received_on, entries)
+    return entry, clawback_notice(payment.customer, entry.amount) if entry else None

@@ -479,14 +479,9 @@ class _Chunk:
             payment_id = f"alloc:{ev.allocation_id}"
             deal = DEAL_TYPES.get(contract.kind, DealType.NEW)
             mine = entries.setdefault(payment_id, [])
-            if ev.kind == "received":
-                entry = B.bonus_for_payment(B.ReceivedPayment(
-                    payment_id, ev.rep, customer.name, ev.amount, deal, ev.received_on, contract.product_line,
-                    customer.health_score), mine, rules)
-                text = B.announcement(customer.name, deal, entry.amount) if entry else None
-            else:
-                entry = B.clawback_for_reversal(payment_id, ev.received_on, mine)
-                text = B.clawback_notice(customer.name, entry.amount) if entry else None
+            entry, text = B.settle_payment_event(ev.kind, B.ReceivedPayment(
+                payment_id, ev.rep, customer.name, ev.amount, deal, ev.received_on, contract.product_line,
+                customer.health_score), mine, rules)
             if entry is None:
                 continue
             mine.append(entry)

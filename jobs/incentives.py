@@ -17,7 +17,7 @@ from bot.out import Text
 from bot.outbox import enqueue
 from domain import bonus as B
 from domain.board import Standing
-from domain.health import HealthSignals, health_score, per_week
+from domain.health import HealthSignals, health_score
 from domain.incentives import (
     DealType,
     MonthActivity,
@@ -31,10 +31,9 @@ from domain.incentives import (
 from domain.newhire import MonthOutcome, alert_due, protected_target, regional_average_targets, tenure_month
 from domain.points import PointsEntry, PointsReason
 from jobs.registry import job
-from storage.behaviour import CustomerEvent
 from storage.incentives import BonusLedgerRow, MonthlyScore, NewHireAlert, PointsLedgerRow, Target
 from storage.models import Member
-from storage.payments import Contract, PaymentEvent, Receivable
+from storage.payments import Contract, PaymentEvent
 from storage.sales import Customer, Evidence, Opportunity, StageChange, Visit
 from storage.types import utcnow
 
@@ -53,36 +52,11 @@ def _day_start(d: date, rt: Runtime) -> datetime:
 
 def health_signals(s: Session, customer: Customer, today: date, rt: Runtime) -> HealthSignals:
     """The six signals from product events, licences, receivables and visits (windows: NPS and tickets
-    90 days, logins 28 days, features used 30 days, receivables due in the last 365 days)."""
-    def events(kind: str, days: int) -> list[CustomerEvent]:
-        since = _day_start(today - timedelta(days=days), rt)
-        return list(s.scalars(select(CustomerEvent).where(CustomerEvent.customer_id == customer.id,
-                                                          CustomerEvent.type == kind,
-                                                          CustomerEvent.occurred_at >= since)))
-    nps = []
-    for ev in events("nps", 90):
-        score = (ev.data or {}).get("score")
-        if isinstance(score, int) and not isinstance(score, bool) and 0 <= score <= 10:
-            nps.append(score)
-    logins = events("login", 28)
-    opened, resolved = events("ticket_opened", 90), events("ticket_resolved", 90)
-    used = {str((e.data or {}).get("feature")) for e in events("feature_used", 30) if (e.data or {}).get("feature")}
-    due_rows = s.execute(select(Receivable.due_on, Receivable.collectible_on, Receivable.paid_on)
-                         .join(Contract, Contract.id == Receivable.contract_id)
-                         .where(Contract.customer_id == customer.id)).all()
-    due = [(c or d, p) for d, c, p in due_rows if today - timedelta(days=365) <= (c or d) <= today]
-    last = customer.last_contact_at
-    return HealthSignals(
-        nps_answers=nps or None,
-        logins_per_week=per_week(len(logins), 28) if (logins or customer.licensed_features) else None,
-        tickets_opened=len(opened) if opened else None,
-        tickets_resolved=len(resolved) if opened else None,
-        features_licensed=customer.licensed_features,
-        features_used=len(used) if customer.licensed_features else None,
-        receivables_due=len(due) if due else None,
-        receivables_paid_on_time=sum(1 for d, p in due if p is not None and p <= d) if due else None,
-        days_since_last_contact=(today - last.astimezone(rt.config.tz).date()).days if last else None,
-    )
+    90 days, logins 28 days, features used 30 days, receivables due in the last 365 days): the stage-rule
+    job's batched reading, for one customer."""
+    from jobs.customer_events import health_signals_many
+
+    return health_signals_many(rt, s, [customer], today)[customer.id]
 
 
 def refresh_health(rt: Runtime, s: Session, customer: Customer, today: date) -> None:
@@ -125,14 +99,9 @@ def consume_payment_events(rt: Runtime, s: Session) -> int:
         entries = [B.BonusEntry(r.payment_id, r.userid, r.amount, B.EntryKind(r.kind), r.booked_on)
                    for r in s.scalars(select(BonusLedgerRow).where(BonusLedgerRow.payment_id == payment_id))]
         deal = DEAL_TYPES.get(contract.kind, DealType.NEW)
-        if ev.kind == "received":
-            entry = B.bonus_for_payment(B.ReceivedPayment(
-                payment_id, ev.rep_userid, customer.name, ev.amount, deal, ev.received_on, contract.product_line,
-                customer.health_score), entries, commission_rules(rt))
-            text = B.announcement(customer.name, deal, entry.amount) if entry else None
-        else:
-            entry = B.clawback_for_reversal(payment_id, ev.received_on, entries)
-            text = B.clawback_notice(customer.name, entry.amount) if entry else None
+        entry, text = B.settle_payment_event(ev.kind, B.ReceivedPayment(
+            payment_id, ev.rep_userid, customer.name, ev.amount, deal, ev.received_on, contract.product_line,
+            customer.health_score), entries, commission_rules(rt))
         if entry is None:
             continue
         try:
