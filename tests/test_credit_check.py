@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 import jobs.credit_check
 from bot.app import create_app
+from domain.credit_code import check_character
 from jobs.registry import load_jobs
 from jobs.scheduler import run_job
 from storage.models import Card as CardRow
@@ -28,8 +29,10 @@ from tests.harness import Chat
 CREDIT_API = "https://credit.test/v1/rating"
 BATCH_API = "https://credit.test/v1/ratings:batch"
 # customers 1–6 have a credit code, 7 only a name; 4 has only a won deal (not checked)
-CODES = {1: "91330100716105852F", 2: "91110000802100433B", 3: "91310000MA1FL0XX1A",
-         4: "91440300MA5G0XXX2B", 5: "91320500MA1M0XXX3C", 6: "91330100MA2B0XXX4D", 7: None}
+CODES: dict[int, str | None] = {
+    i: (body + check_character(body) if body else None)
+    for i, body in {1: "91330100716105852", 2: "91110000802100433", 3: "91310000MA1FL0A11",
+                    4: "91440300MA5G0B022", 5: "91320500MA1M0C033", 6: "91330100MA2B0D044", 7: None}.items()}
 
 
 @pytest.fixture
