@@ -2,8 +2,12 @@
 
 A click touches no database: the token is looked up in a small in-process cache (filled from the
 database on a miss) and the click is queued in Redis with one RPUSH, sent in the same round trip as a GET
-of the links version; ``jobs.link_clicks`` moves queued clicks into customer_events in batches and runs
-their follow-ups (the web process drains too, in its background executor, at most once a second).
+of the links version. ``jobs.link_clicks`` moves queued clicks into customer_events in batches and runs
+their follow-ups; in production the worker's ``link_clicks`` job does that. The web process drains only
+as a fallback, in its background executor at most once a second, and skips it while another process's
+job run has marked itself draining in Redis (one GET there, never on the request path): the web tier
+keeps its CPU for redirects, and without a worker (none, or stopped) the web processes drain by
+themselves once the mark lapses (``jobs.link_clicks.worker_ttl_s``).
 Revoking a link or removing an item through the ORM bumps the version after the commit, and every cached
 entry belongs to the version it was read under, so a change is seen by the next click; a change made
 outside the ORM (raw SQL) is seen within ``CACHE_TTL_S``. When Redis is unreachable the click is stored
@@ -249,9 +253,12 @@ class Clicks:
             pass  # shutting down: the worker's link_clicks job drains
 
     def _drain(self) -> None:
-        """Store what is queued; follow up here only when that was a few clicks (a quiet hour, the demo, a
-        single process): in a burst the request threads keep the CPU and the jobs follow up."""
+        """Unless a worker's ``link_clicks`` job is draining (its mark in Redis, one GET here, off the request
+        path), store what is queued; follow up here only when that was a few clicks (a quiet hour, the demo,
+        a single process): in a burst the request threads keep the CPU and the jobs follow up."""
         try:
+            if clicks.worker_draining(self.rt):
+                return
             stored, _ = clicks.drain(self.rt, followups=0)
             if 0 < stored <= clicks.WEB_FOLLOWUPS:
                 clicks.run_followups(self.rt, clicks.WEB_FOLLOWUPS)

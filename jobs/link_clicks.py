@@ -10,10 +10,19 @@ lock never removes clicks it did not store. Only drainers remove from the list; 
 appends (a click on a link revoked a moment earlier is cancelled by appending a cancel record).
 
 After draining, the follow-ups (reminder, upgrade rules) of some stored clicks run at once through
-``jobs.customer_events.process_event``; the ``customer_events`` job catches the rest. The ``link_clicks``
-job drains every few seconds in the worker; the web process also drains in its background executor (at
-most once a second per process) and follows up when that drain stored only a few clicks, so a
-single-process deployment still reminds within seconds while a burst leaves the CPU to the redirects.
+``jobs.customer_events.process_event``; the ``customer_events`` job catches the rest.
+
+Who drains: the ``link_clicks`` job, every few seconds in the worker(s). Each run first marks the worker
+as draining (``WORKER_KEY``, naming its process, alive for 3 × the job's interval, ``worker_ttl_s``) and
+marks it again when done. The web process drains only as a fallback, in its background executor (at most
+once a second per process): before draining it reads ``WORKER_KEY`` (one GET, off the request path) and
+leaves the queue alone while another process's job keeps it alive. So in production the web tier spends
+its CPU on redirects; when no worker drains (none deployed, stopped or dead, the job disabled) the mark
+lapses within ``worker_ttl_s`` and the web processes drain again. A mark set by the web process's own
+scheduler (``salesbot demo`` runs everything in one process) does not stop it, so a single process still
+stores clicks and reminds within a second or two. The web drain follows up only when it stored a
+few clicks, so a burst leaves the CPU to the redirects. Skipping a drain changes nothing about
+exactly-once: whoever drains next stores the same records under the same rules.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import time
 import uuid
 from collections.abc import Iterable
@@ -45,6 +55,8 @@ log = logging.getLogger(__name__)
 QUEUE = "links:clicks"
 LOCK = "links:clicks:drain"
 LOCK_MS = 60_000
+WORKER_KEY = "links:clicks:worker"  # set by each link_clicks job run: a worker is draining, web please don't
+WORKER_TTL_FALLBACK_S = 15  # under a cron schedule (a minute apart at least) the web drains between runs
 BATCH = 500
 MAX_PER_DRAIN = 50_000  # a run stops after this many; the next run goes on
 JOB_FOLLOWUPS = 200  # follow-ups a job run processes at once (the customer_events job does the rest)
@@ -222,7 +234,32 @@ def drain(rt: Runtime, *, followups: int = JOB_FOLLOWUPS, max_clicks: int = MAX_
     return stored, run_followups(rt, followups)
 
 
+def process_id() -> str:
+    """This process, as named in ``WORKER_KEY`` (computed per call: gunicorn forks its workers)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_ttl_s(rt: Runtime) -> int:
+    """How long a job run's mark lasts: 3 × the configured interval, so one late or slow run does not let
+    the web processes start draining; ``WORKER_TTL_FALLBACK_S`` without an interval."""
+    interval = int(rt.config.section("scheduler.jobs.link_clicks").get("interval_s", 0) or 0)
+    cron = rt.config.section("scheduler.jobs.link_clicks").get("cron")
+    return 3 * interval if interval > 0 and not cron else WORKER_TTL_FALLBACK_S
+
+
+def mark_worker_draining(rt: Runtime) -> None:
+    rt.redis.set(WORKER_KEY, process_id(), ex=worker_ttl_s(rt))
+
+
+def worker_draining(rt: Runtime) -> bool:
+    """Whether another process's ``link_clicks`` job drains the queue (its mark has not lapsed)."""
+    owner = rt.redis.get(WORKER_KEY)
+    return owner is not None and owner != process_id()
+
+
 @job("link_clicks", "move queued tracked-link clicks into customer events and remind")
 def link_clicks_job(rt: Runtime) -> str:
+    mark_worker_draining(rt)
     stored, followed = drain(rt)
+    mark_worker_draining(rt)  # from the end of a long run, so the mark lasts until well past the next one
     return f"{stored} clicks stored, {followed} followed up, {rt.redis.llen(QUEUE)} still queued"

@@ -4,6 +4,7 @@ Redis outage loses nothing."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy import func, select, update
 from bot.app import create_app, drain_background_work
 from bot.links import CACHE_SIZE, CACHE_TTL_S, UNKNOWN_SIZE, Link, LinkCache
 from jobs import link_clicks
-from jobs.link_clicks import QUEUE, drain
+from jobs.link_clicks import QUEUE, WORKER_KEY, drain
 from jobs.registry import load_jobs
 from jobs.scheduler import run_job
 from storage.behaviour import CustomerEvent, TrackedLink
@@ -140,6 +141,65 @@ def test_the_web_process_drains_and_reminds_by_itself(bot: Chat):
     """A single process (the demo, or a deployment without a worker) still reminds within seconds."""
     assert get(bot, link(bot, "竞品对比")).status_code == 302
     drain_background_work()  # what the click set off in the background is done
+    assert queued(bot) == 0 and len(events(bot)) == 1
+    assert reminders(bot) == [REMINDER]
+
+
+def worker_job(chat: Chat, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """Run the link_clicks job as a ``salesbot worker`` on another machine would (another process id)."""
+    with monkeypatch.context() as m:
+        m.setattr(link_clicks, "process_id", lambda: "worker-host:4242")
+        return run_job(chat.rt, load_jobs()["link_clicks"], f"t-{uuid.uuid4().hex}")
+
+
+def test_the_link_clicks_job_marks_a_worker_draining_for_three_intervals(bot: Chat, make_runtime,
+                                                                         monkeypatch: pytest.MonkeyPatch):
+    assert bot.rt.redis.get(WORKER_KEY) is None
+    assert worker_job(bot, monkeypatch) == "0 clicks stored, 0 followed up, 0 still queued"
+    assert bot.rt.redis.get(WORKER_KEY) == "worker-host:4242"
+    assert 10 < bot.rt.redis.ttl(WORKER_KEY) <= 15  # 3 × the default 5 s
+    assert link_clicks.worker_ttl_s(make_runtime(scheduler__jobs__link_clicks__interval_s=20)) == 60
+    assert link_clicks.worker_ttl_s(make_runtime(scheduler__jobs__link_clicks__cron="* * * * *")) == 15
+
+
+def test_while_a_worker_drains_a_web_kick_stores_nothing_and_the_clicks_stay_queued(bot: Chat,
+                                                                                  monkeypatch: pytest.MonkeyPatch):
+    worker_job(bot, monkeypatch)  # a worker elsewhere has just run the job
+    path = link(bot, "竞品对比")
+    assert get(bot, path).status_code == 302
+    drain_background_work()  # the kick the click set off has run (and left the queue alone)
+    assert queued(bot) == 1 and events(bot) == [] and reminders(bot) == []
+    summary = worker_job(bot, monkeypatch)  # the worker's next run takes them
+    assert summary == "1 clicks stored, 1 followed up, 0 still queued"
+    assert len(events(bot)) == 1 and reminders(bot) == [REMINDER]
+
+
+def test_once_the_workers_mark_lapses_the_web_process_drains_again_exactly_once(bot: Chat,
+                                                                              monkeypatch: pytest.MonkeyPatch):
+    worker_job(bot, monkeypatch)
+    path = link(bot, "竞品对比")
+    assert get(bot, path).status_code == 302
+    drain_background_work()
+    assert queued(bot) == 1 and events(bot) == []
+    bot.rt.redis.pexpire(WORKER_KEY, 50)  # the worker stopped: its mark lapses
+    deadline = time.monotonic() + 10
+    while bot.rt.redis.exists(WORKER_KEY) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not bot.rt.redis.exists(WORKER_KEY)
+    web = create_app(runtime=bot.rt)  # a web process (the first one's executor was shut down above)
+    assert web.test_client().get(path, headers={"User-Agent": PHONE_UA}).status_code == 302
+    drain_background_work()
+    stored = events(bot)
+    assert queued(bot) == 0 and len(stored) == 2 and len({e.external_id for e in stored}) == 2
+    assert drain(bot.rt, followups=0) == (0, 0) and len(events(bot)) == 2
+
+
+def test_the_mark_of_the_web_process_own_scheduler_does_not_stop_its_drain(bot: Chat):
+    """``salesbot demo``: the scheduler runs in the web process; its clicks are still stored within a second."""
+    run_job(bot.rt, load_jobs()["link_clicks"], f"t-{uuid.uuid4().hex}")
+    assert bot.rt.redis.get(WORKER_KEY) == link_clicks.process_id()
+    assert get(bot, link(bot, "竞品对比")).status_code == 302
+    drain_background_work()
     assert queued(bot) == 0 and len(events(bot)) == 1
     assert reminders(bot) == [REMINDER]
 
