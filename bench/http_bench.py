@@ -11,17 +11,21 @@ and answers an encrypted passive reply. PostgreSQL and Redis are real (bench dat
 
 Tracked link: ``GET /t/<token>`` with a phone's User-Agent over 5,000 links, the production path: the token
 from the process's cache (read from the database on a miss), the click queued in Redis (one RPUSH in the
-same round trip as the links-version GET), the 302. As in production, a ``salesbot worker`` runs beside
-the web servers during the salesbot runs (same environment, ``nice -n 19``: it stands in for a worker on
-another machine, so it takes only CPU the web tier leaves idle); its ``link_clicks`` job drains the queue
-into customer_events every 5 s and follows up, and the web processes, seeing its mark in Redis, leave the
-drain to it (measuring starts once the worker's first run has set the mark). The WeCom API is pointed at
-a closed loopback port, so the worker's outbox delivery of the reminders fails fast and stays offline.
-After the runs the worker is stopped and what it left queued is drained here, one drainer without
-follow-ups, timed: the clicks stored per second is the drain's capacity, printed beside the redirect's
-throughput (a backlog of a few batches gives a rough figure). Then every click is counted: each stored
-exactly once (a unique click id), none left queued, as many as the 302s wrk saw plus at most the requests
-still in flight when a run stopped.
+same round trip as the links-version GET), the 302. A ``salesbot worker`` (same environment, ``nice -n
+19``) runs beside the web servers; its ``link_clicks`` job drains the queue into customer_events and follows
+up, and the web processes, seeing its mark in Redis, leave the drain to it (measuring starts once the
+worker's first run has set the mark). The WeCom API is pointed at a closed loopback port, so the worker's
+outbox delivery of the reminders fails fast and stays offline. Two salesbot runs:
+
+1. *web tier (drain after)*: the worker is paused (SIGSTOP) while wrk runs, its mark set for 3 × an
+   interval longer than the runs, so the clicks wait in Redis, as they would with the worker and the
+   database on other machines; afterwards what is queued is drained here (one drainer, batches of 500, no
+   follow-ups), timed: the drain's capacity in clicks per second, printed beside the redirect's throughput;
+2. *drain beside*: the worker's job runs every 5 s during the runs, on the same two cores as the web tier,
+   wrk and PostgreSQL (nice does not reach PostgreSQL's backends, which do the writing).
+
+After each, every click is counted: each stored exactly once (a unique click id), none left queued, as
+many as the 302s wrk saw plus at most the requests still in flight when a run stopped.
 
     python -m bench.http_bench [--workers 2] [--threads 4] [--seconds 20] [--only callback|link]
 """
@@ -30,6 +34,8 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
+import signal
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -181,18 +187,24 @@ def wait_worker_draining(rt: Any, timeout: float = 180.0) -> float:
 
 def run_target(app: str, env: dict[str, str], workers: int, threads: int, log: Path,
                beside: Sequence[str] | None = None, beside_log: Path | None = None,
-               ready: Callable[[], None] | None = None, **kw: Any) -> dict[str, Any]:
-    """Serve ``app`` under gunicorn (and run ``beside`` next to it, e.g. a worker), then measure."""
+               ready: Callable[[], None] | None = None, pause_beside: bool = False, **kw: Any) -> dict[str, Any]:
+    """Serve ``app`` under gunicorn (and run ``beside`` next to it, e.g. a worker), then measure.
+    ``pause_beside``: ``beside`` is stopped (SIGSTOP) while measuring and continued after it."""
     port = free_port()
     with ExitStack() as running:
-        if beside:
-            running.enter_context(process(beside, env=env, log=beside_log or log))
+        side = running.enter_context(process(beside, env=env, log=beside_log or log)) if beside else None
         running.enter_context(process(gunicorn_cmd(app, port, workers, threads), env=env, log=log, port=port))
         wait_ready(f"http://127.0.0.1:{port}")
         if ready:
             ready()
         time.sleep(2.0)  # the other workers, booting beside the first
-        return measure(url=f"http://127.0.0.1:{port}", **kw)
+        if side is None or not pause_beside:
+            return measure(url=f"http://127.0.0.1:{port}", **kw)
+        os.killpg(side.pid, signal.SIGSTOP)
+        try:
+            return measure(url=f"http://127.0.0.1:{port}", **kw)
+        finally:
+            os.killpg(side.pid, signal.SIGCONT)
 
 
 def counts(db_url: str) -> dict[str, int]:
@@ -307,19 +319,36 @@ def main() -> None:
             print(f"  the worker's first link_clicks run came {wait_worker_draining(rt):.0f} s after the web "
                   f"answered; measuring from here", flush=True)
 
-        results["link_full"] = run_target("bot.wsgi:app", link_env, name="tracked link", files=lambda: links,
-                                          method="GET", wrap=True, headers={"User-Agent": PHONE_UA},
-                                          beside=worker_cmd(), beside_log=tmp / "worker.log", ready=worker_ready,
+        # 1. the web tier alone: the worker's first link_clicks run marks it draining (for 3 × its interval,
+        # longer than the measurement), then it is paused while wrk runs, so the clicks wait in Redis and
+        # nothing stores them on these two cores meanwhile; they are drained after the runs, timed
+        paused_env = dict(link_env, SALESBOT_SCHEDULER_JOBS_LINK_CLICKS_INTERVAL_S=str(2 * args.seconds + 10))
+        print("  1. the web tier alone: the worker is paused (SIGSTOP) while wrk runs, after its first drain has "
+              "marked it draining; the queued clicks are drained after the runs", flush=True)
+        results["link_tier"] = run_target("bot.wsgi:app", paused_env, name="tracked link, web tier alone",
+                                          files=lambda: links, method="GET", wrap=True,
+                                          headers={"User-Agent": PHONE_UA}, beside=worker_cmd(),
+                                          beside_log=tmp / "worker.log", ready=worker_ready, pause_beside=True,
                                           **common)
+        tier_answered = sum(results["link_tier"][k]["ok"] for k in ("warm", "peak", "paced"))
+        results["link_tier_effects"] = link_effects(rt, tier_answered, in_flight=16 + 32 + 64)
+        # 2. everything on one machine: the worker drains (and follows up) while wrk runs
+        print("  2. web tier and drain on the same two cores: the worker's link_clicks job runs every 5 s "
+              "during the runs", flush=True)
+        results["link_full"] = run_target("bot.wsgi:app", link_env, name="tracked link, drain beside",
+                                          files=lambda: links, method="GET", wrap=True,
+                                          headers={"User-Agent": PHONE_UA}, beside=worker_cmd(),
+                                          beside_log=tmp / "worker.log", ready=worker_ready, **common)
         results["link_bare"] = run_target("bench.bare_app:app", link_env, name="bare redirect",
                                           files=lambda: links, method="GET", wrap=True,
                                           headers={"User-Agent": PHONE_UA}, **common)
-        answered = sum(results["link_full"][k]["ok"] for k in ("warm", "peak", "paced"))
-        results["link_effects"] = link_effects(rt, answered, in_flight=16 + 32 + 64)
+        answered = tier_answered + sum(results["link_full"][k]["ok"] for k in ("warm", "peak", "paced"))
+        results["link_effects"] = link_effects(rt, answered, in_flight=2 * (16 + 32 + 64))
 
     rows = []
     for label, full, bare, goal in (("callback full path", "callback_full", "callback_bare", 0.5),
-                                    ("tracked-link redirect", "link_full", "link_bare", 0.8)):
+                                    ("tracked-link redirect, web tier (drain after)", "link_tier", "link_bare", 0.8),
+                                    ("tracked-link redirect, drain beside", "link_full", "link_bare", 0.8)):
         if full not in results:
             continue
         f, b = results[full], results[bare]
@@ -331,12 +360,12 @@ def main() -> None:
     print()
     print(table(rows, ["benchmark", "req/s", "bare req/s", "ratio", "p50 / p99 at 80 % (salesbot)",
                        "p50 / p99 at 80 % (bare)", "5xx"]))
-    if "link_effects" in results:
-        fx = results["link_effects"]
+    if "link_tier_effects" in results:
+        fx = results["link_tier_effects"]
         drained = (f"{fx['drain_per_s']:.0f} clicks/s ({fx['drained']} clicks in {fx['drain_s']:.2f} s)"
                    if fx["drained"] else "not measured (nothing was left queued)")
-        print(f"click drain capacity: {drained}, beside the redirect's peak "
-              f"{results['link_full']['peak']['rps']:.0f} req/s")
+        print(f"click drain capacity (one drainer, no follow-ups): {drained}, beside the web tier's peak "
+              f"{results['link_tier']['peak']['rps']:.0f} req/s")
     rt.db.dispose()
     print(f"(server log: {logs})")
 
