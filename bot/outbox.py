@@ -150,20 +150,31 @@ def enqueue_in_order(session: Session, items: Sequence[tuple[str, Out, str | Non
                           "card_type": out.card_type, "subject": out.subject, "status": "open",
                           "created_at": now})
             bodies: list[tuple[str, dict[str, Any]]] = [("template_card", dict(out.card, task_id=task_id))]
+        elif isinstance(out, Text) and len(out.content) * 4 <= MAX_CONTENT_BYTES:  # one piece, as wire_bodies
+            rows.append({"recipient": recipient, "msgtype": "text", "body": _text_body(out.content),
+                         "dedup_key": key, "card_task_id": None, "status": "pending", "attempts": 0,
+                         "next_attempt_at": now, "created_at": now})
+            continue
         else:
             bodies = wire_bodies(out)
         for i, (msgtype, body) in enumerate(bodies):
-            rows.append({"recipient": recipient, "msgtype": msgtype, "body": body,
+            rows.append({"recipient": recipient, "msgtype": msgtype, "body": json.dumps(body),
                          "dedup_key": None if key is None else (key if i == 0 else f"{key}#{i}"),
                          "card_task_id": task_id, "status": "pending", "attempts": 0, "next_attempt_at": now,
                          "created_at": now})
     try:
         with session.begin_nested():
             insert_rows(session, CardRow.__table__, cards)  # type: ignore[arg-type]
-            insert_rows(session, OutboxMessage.__table__, rows)  # type: ignore[arg-type]
+            insert_rows(session, OutboxMessage.__table__, rows, bound={"body"})  # type: ignore[arg-type]
     except IntegrityError:
         return sum(1 for recipient, out, key in todo if enqueue(session, recipient, out, dedup_key=key))
     return len(todo)
+
+
+def _text_body(text: str) -> str:
+    """The stored body of a one-piece text message: ``json.dumps({"content": text})``, as the JSON column
+    would write it, without the dict."""
+    return '{"content": ' + json.dumps(text) + "}"
 
 
 def enqueue_texts(session: Session, items: Sequence[tuple[str, str, str]]) -> int:
@@ -180,7 +191,7 @@ def enqueue_texts(session: Session, items: Sequence[tuple[str, str, str]]) -> in
     conn = session.connection()
     stamp = OutboxMessage.__table__.c.created_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
     now = stamp(utcnow()) if stamp else utcnow()  # as the column type binds it (text on SQLite)
-    bodies = ['{"content": ' + json.dumps(text) + "}" for _, text, _ in items]  # = json.dumps({"content": text})
+    bodies = [_text_body(text) for _, text, _ in items]
     if conn.dialect.name == "postgresql":
         res = conn.exec_driver_sql(
             "INSERT INTO outbox (recipient, msgtype, body, status, attempts, next_attempt_at, dedup_key, created_at) "

@@ -38,6 +38,7 @@ from storage.payments import (
     Promise,
     Receivable,
     insert_rows,
+    one_of,
     update_rows,
 )
 from storage.sales import Customer
@@ -210,21 +211,21 @@ class _Chunk:
         self.rt, self.s, self.config = rt, s, config
 
     def _in(self, column: Any, values: Iterable[Any], *cols: Any, where: Any = None) -> list[Any]:
-        """Rows of ``cols`` whose ``column`` is one of ``values`` (a thousand at a time)."""
+        """Rows of ``cols`` whose ``column`` is one of ``values`` (one query, the values one parameter)."""
         values = list(dict.fromkeys(values))
-        rows: list[Any] = []
-        for i in range(0, len(values), 1000):
-            q = select(*cols).where(column.in_(values[i:i + 1000]))
-            if where is not None:
-                q = q.where(where)
-            rows += self.s.connection().execute(q).all()
-        return rows
+        if not values:
+            return []
+        conn = self.s.connection()
+        q = select(*cols).where(one_of(column, values, conn.dialect))
+        if where is not None:
+            q = q.where(where)
+        return conn.execute(q).all()
 
     def run(self, ids: list[int]) -> dict[str, int]:
         s, pattern = self.s, self.config.contract_pattern
         q = (select(BankLine.id, BankLine.account, BankLine.transaction_id, BankLine.booked_on, BankLine.amount,
                     BankLine.payer_name, BankLine.memo)
-             .where(BankLine.id.in_(ids), BankLine.status == "new").order_by(BankLine.id))
+             .where(one_of(BankLine.id, ids, s.connection().dialect), BankLine.status == "new").order_by(BankLine.id))
         lines = s.connection().execute(q.with_for_update() if self.rt.db.is_postgres else q).all()
         if not lines:
             return {"matched": 0, "unmatched": 0}
@@ -431,10 +432,8 @@ class _Chunk:
         update_rows(s, BankLine.__table__, self.status)
         insert_rows(s, Allocation.__table__, [{**row, "at": now} for row in self.allocations])
         line_ids = [row["id"] for row in self.status]
-        allocation_ids: list[int] = []
-        for i in range(0, len(line_ids), 1000):  # ids in insertion order (these lines had none before)
-            allocation_ids += s.scalars(select(Allocation.id).where(Allocation.bank_line_id.in_(line_ids[i:i + 1000]))
-                                        .order_by(Allocation.id))
+        allocation_ids = [row.id for row in sorted(self._in(Allocation.bank_line_id, line_ids, Allocation.id))]
+        # ^ ids in insertion order (these lines had none before)
         if len(allocation_ids) != len(self.allocations):
             raise RuntimeError("allocations of the chunk's lines changed under it")
         update_rows(s, Receivable.__table__, [{"id": r.id, "outstanding": r.outstanding, "paid_on": r.paid_on}

@@ -3,12 +3,31 @@ allocations, payment-received events, credit ratings and forecast snapshots."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    ARRAY,
+    JSON,
+    Boolean,
+    ColumnElement,
+    Date,
+    Dialect,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from storage.models import Base, BigId
@@ -162,17 +181,32 @@ class ImportRun(Base):
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-# ---- bulk writes ----------------------------------------------------------------------------------
+# ---- bulk reads and writes ------------------------------------------------------------------------
 
 
-def _bound(session: Session, table: Table, cols: list[str], rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+def one_of(column: ColumnElement[Any], values: Iterable[Any], dialect: Dialect) -> ColumnElement[bool]:
+    """``column IN values`` with the values as one parameter, however many there are: ``= ANY(array)`` on
+    PostgreSQL, ``IN (SELECT value FROM json_each(…))`` on SQLite. The statement stays the same for every
+    list (compiled once, planned cheaply), where an IN list of a thousand parameters is compiled and
+    planned anew each time. Values are ints or strings."""
+    values = list(values)
+    if dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    listed = select(literal_column("value")).select_from(func.json_each(bindparam(None, json.dumps(values),
+                                                                                    type_=String())))
+    return column.in_(listed)
+
+
+def _bound(session: Session, table: Table, cols: list[str], rows: Sequence[dict[str, Any]],
+           bound: Collection[str] = ()) -> list[tuple[Any, ...]]:
     """``rows`` as tuples of ``cols``, each value converted as the column's type would bind it (money as text on
     SQLite, dates, aware datetimes, JSON); dates and datetimes once per distinct value (a chunk's rows share
-    a handful: its ``now``, its booking days)."""
+    a handful: its ``now``, its booking days). Columns in ``bound`` hold values already as the driver takes
+    them (JSON already serialised) and pass unchanged."""
     dialect = session.get_bind().dialect
     columns = []
     for c in cols:
-        proc = table.c[c].type.dialect_impl(dialect).bind_processor(dialect)
+        proc = None if c in bound else table.c[c].type.dialect_impl(dialect).bind_processor(dialect)
         values = [row[c] for row in rows]
         if proc is not None:
             memo: dict[Any, Any] = {}
@@ -196,17 +230,18 @@ def _marks(session: Session, n: int) -> list[str]:
     return ["?"] * n if style == "qmark" else ["%s"] * n
 
 
-def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], bound: Collection[str] = ()) -> None:
     """INSERT ``rows`` (dicts with the same keys; no column defaults applied) with one driver executemany,
-    their values converted as the columns' types would: SQLAlchemy's per-row machinery (parameter
-    construction, every value through its type) costs several times the write itself for thousands of rows."""
+    their values converted as the columns' types would (except the ``bound`` columns, see ``_bound``):
+    SQLAlchemy's per-row machinery (parameter construction, every value through its type) costs several
+    times the write itself for thousands of rows."""
     if not rows:
         return
     q = session.get_bind().dialect.identifier_preparer.quote
     cols = list(rows[0])
     session.connection().exec_driver_sql(
         f"INSERT INTO {q(table.name)} ({', '.join(q(c) for c in cols)}) "  # noqa: S608
-        f"VALUES ({', '.join(_marks(session, len(cols)))})", _bound(session, table, cols, rows))
+        f"VALUES ({', '.join(_marks(session, len(cols)))})", _bound(session, table, cols, rows, bound))
 
 
 def update_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], key: str = "id") -> None:
