@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import IntEnum
+from functools import lru_cache
 
 from domain.names import normalise_company_name, to_halfwidth
 
@@ -131,7 +132,7 @@ class MatchResult:
 
 def contract_numbers_in_memo(memo: str, pattern: str = DEFAULT_CONTRACT_PATTERN) -> list[str]:
     """Every contract-number-looking token of the memo, normalised (half-width, upper case), in order."""
-    regex = re.compile(pattern)
+    regex = _compiled(pattern)
     text = to_halfwidth(memo).upper()
     found: list[str] = []
     for m in regex.finditer(text):
@@ -225,6 +226,12 @@ def _due_order(r: OpenReceivable) -> tuple[date, int]:
     return (r.due_on, r.id)
 
 
+@lru_cache(maxsize=64)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+@lru_cache(maxsize=65536)
 def _normalise_number(number: str) -> str:
     return re.sub(r"\s+", "", to_halfwidth(number)).upper()
 

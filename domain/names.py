@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # Full-width ASCII (U+FF01..U+FF5E) sits exactly 0xFEE0 above its half-width twin.
 _HALFWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
@@ -38,6 +39,7 @@ def to_halfwidth(text: str) -> str:
     return text.translate(_HALFWIDTH)
 
 
+@lru_cache(maxsize=65536)  # a pure function, called for the same names over and over by matching
 def normalise_company_name(name: str) -> str:
     """The comparable form of a company name: two names are candidate duplicates when these are equal.
 

@@ -94,9 +94,12 @@ def _gc_frozen() -> Iterator[None]:
     collection while the job runs: each chunk allocates tens of thousands of short-lived objects, and
     every full collection they trigger would otherwise walk all of those too (a third of the job's time)."""
     gc.freeze()
+    threshold = gc.get_threshold()
+    gc.set_threshold(50_000, threshold[1], threshold[2])
     try:
         yield
     finally:
+        gc.set_threshold(*threshold)
         gc.unfreeze()
 
 
@@ -496,8 +499,9 @@ class _Chunk:
         for d in self.decided:
             if d.card is not None:
                 if finance is None:
-                    finance = [m.userid for m in s.scalars(select(Member).where(Member.active.is_(True)))
-                               if "finance" in (m.roles or [])]
+                    finance = [userid for userid, roles in s.connection().execute(
+                        select(Member.userid, Member.roles).where(Member.active.is_(True)))
+                        if "finance" in (roles or [])]
                 out += [(userid, d.card, f"bank-card:{d.line_id}:{userid}") for userid in finance]
                 continue
             out += [(rep, Text(text), None) for rep, text in d.notices]
