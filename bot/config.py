@@ -217,6 +217,10 @@ def _build_schema() -> list[Key]:
           check=_positive),
         k("hooks", "product_events_secret", str, "", "HMAC-SHA256 secret of POST /hooks/product-events",
           secret=True),
+        k("links", "click_flush_ms", int, 50,
+          "tracked-link clicks are buffered in each web process and pushed to Redis this often (one round trip "
+          "for all of them); a revocation reaches the redirects within about this long; 0 = one round trip per "
+          "click, a revocation seen by the next click", check=_non_negative),
         k("dev", "emulator", bool, False, "serve the local WeCom emulator under /dev/ (never in production)"),
         k("log", "level", str, "INFO", "log level", check=lambda v: None if v.upper() in
           {"DEBUG", "INFO", "WARNING", "ERROR"} else "must be DEBUG, INFO, WARNING or ERROR"),
