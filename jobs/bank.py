@@ -4,10 +4,8 @@ emit the "payment received" event; lines that match nothing go to finance as a c
 
 from __future__ import annotations
 
-import gc
 import logging
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -27,7 +25,7 @@ from domain.money import format_yuan
 from domain.names import normalise_company_name
 from domain.promises import promise_keeping
 from integrations.bank import BankError, Line, fetch_pages
-from jobs.registry import job
+from jobs.registry import job, quiet_gc
 from storage.incentives import BonusLedgerRow, add_bonus_rows
 from storage.models import Member
 from storage.payments import (
@@ -84,23 +82,8 @@ def match_pending(rt: Runtime, chunk_lines: int = CHUNK_LINES) -> dict[str, int]
     transaction each); a line that fails alone is logged and left ``new`` for the next run, and the
     others go on. A rerun after a crash finds the committed chunks decided and does not apply them again.
     """
-    with _gc_frozen():
+    with quiet_gc():
         return _match_pending(rt, chunk_lines)
-
-
-@contextmanager
-def _gc_frozen() -> Iterator[None]:
-    """The objects the process already holds (the app, SQLAlchemy, matplotlib…) left out of garbage
-    collection while the job runs: each chunk allocates tens of thousands of short-lived objects, and
-    every full collection they trigger would otherwise walk all of those too (a third of the job's time)."""
-    gc.freeze()
-    threshold = gc.get_threshold()
-    gc.set_threshold(50_000, threshold[1], threshold[2])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
 
 
 def _match_pending(rt: Runtime, chunk_lines: int) -> dict[str, int]:

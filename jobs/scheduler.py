@@ -24,7 +24,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.runtime import Runtime
-from jobs.registry import Job, load_jobs
+from jobs.registry import Job, load_jobs, quiet_gc
 from storage.models import JobRun
 from storage.types import utcnow
 
@@ -101,7 +101,7 @@ def _retrying(rt: Runtime, what: str, fn: Callable[[], T], patience: timedelta) 
 def _execute(rt: Runtime, job: Job, slot: str, run_id: int, owner: str) -> str | None:
     status, summary = "ok", ""
     try:
-        with _Heartbeat(rt, run_id, owner):
+        with _Heartbeat(rt, run_id, owner), quiet_gc():
             summary = job.fn(rt) or ""
     except Exception as exc:
         log.exception("job failed", extra={"job": job.name, "slot": slot})
