@@ -91,6 +91,36 @@ def test_a_failing_job_is_recorded_as_failed(rt, caplog):
     assert run.status == "failed" and "half-way" in run.summary and run.finished_at is not None
 
 
+def test_jobs_run_with_the_collector_quiet_and_leave_it_as_they_found_it_even_when_overlapping(rt):
+    """A worker runs jobs in threads for days: the collector settings a job changes must come back once
+    the last running job ends, or the worker's memory would grow unchecked."""
+    import gc
+
+    before = gc.get_threshold()
+    inside: list[tuple[int, int, int]] = []
+    started, release = threading.Event(), threading.Event()
+
+    def slow(_rt: object) -> str:
+        inside.append(gc.get_threshold())
+        started.set()
+        release.wait(10)
+        return "slow done"
+
+    def quick(_rt: object) -> str:
+        inside.append(gc.get_threshold())
+        return "quick done"
+
+    t = threading.Thread(target=run_job, args=(rt, Job("slow", slow, "test job"), "slot-1"))
+    t.start()
+    assert started.wait(10)
+    assert run_job(rt, Job("quick", quick, "test job"), "slot-1") == "quick done"  # ends while slow runs
+    assert gc.get_threshold()[0] == 50_000  # still quiet for the job that is running
+    release.set()
+    t.join(10)
+    assert [x[0] for x in inside] == [50_000, 50_000]
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
 # ---- slots ---------------------------------------------------------------------------------------
 
 
