@@ -18,7 +18,11 @@ EXECUTORS: list[ThreadPoolExecutor] = []
 
 
 def drain_background_work() -> None:
-    """Wait for work submitted after responses (slow handlers, event processing) and stop the executors."""
+    """Wait for work submitted after responses (slow handlers, event processing, buffered tracked-link
+    clicks: flushed first, their drain kick runs in the executors) and stop the executors."""
+    from bot.links import close_all
+
+    close_all()
     while EXECUTORS:
         EXECUTORS.pop().shutdown(wait=True)
 

@@ -202,6 +202,8 @@ class Demo:
             self._scheduler.shutdown(wait=False)
         if self.server is not None:
             self.server.stop()
+        if self.app is not None:
+            self.app.extensions["salesbot.links"].close()  # the clicks still buffered, before the database goes
         for t in self._threads:
             t.join(timeout=5)
         if self.runtime is not None:

@@ -19,13 +19,17 @@ run afterwards in the background (and the customer_events job catches anything l
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import hmac
 import json
 import logging
+import math
+import os
 import re
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -67,6 +71,7 @@ UNKNOWN_SIZE = 10_000
 PRELOAD = CACHE_SIZE // 2  # the newest links read into the cache when the process starts
 KICK_EVERY_S = 1.0  # the web process drains the click queue at most this often
 REDIS_RETRY_S = 2.0  # after a Redis failure, clicks go straight to the database for this long
+MAX_BUFFER = 10_000  # clicks a process holds for its next flush; past this a click is pushed in its own round trip
 _CHANGED = "salesbot.links_changed"
 
 
@@ -202,7 +207,16 @@ class _NoSessionForLinks(SessionInterface):
 
 
 class Clicks:
-    """What the redirect of one app needs: the runtime, the token cache, the Redis line, the drain kick."""
+    """What the redirect of one app needs: the runtime, the token cache, the Redis line, the click buffer and
+    its flusher, the drain kick.
+
+    With ``links.click_flush_ms`` > 0 a click is appended to an in-process buffer and a flusher thread (one
+    per process, started by the first buffered click, so never before gunicorn forks) pushes the buffer to
+    Redis every interval in one round trip: an RPUSH of all its records and a GET of the links version. A
+    click is buffered only while the version this process last read is at most two intervals old; otherwise
+    (the first click of a process, or after a quiet spell, or with ``click_flush_ms`` = 0) it goes in its own
+    round trip as it always did. So a revocation reaches the redirects within an interval or two.
+    """
 
     def __init__(self, rt: Runtime, executor: Executor, cache: LinkCache | None = None) -> None:
         self.rt = rt
@@ -210,8 +224,141 @@ class Clicks:
         self.cache = cache or LinkCache()
         self.line: Callable[..., list[Any]] = RedisLine(rt.redis)
         self.version: str | None | object = _UNSEEN  # the links version the last round trip saw
+        self.version_at = -math.inf  # when (time.monotonic()) the round trip that read it was sent
         self.redis_down_until = 0.0
         self.last_kick = 0.0
+        self.flush_s = int(rt.config.get("links.click_flush_ms")) / 1000
+        self.fresh_s = 2 * self.flush_s  # how old a version read may be for a click to be buffered
+        self.closed = False
+        self._per_process()
+        _OPEN.add(self)
+
+    def _per_process(self) -> None:
+        """The state that belongs to one process: set at start and again in a forked child, which must not
+        push its parent's buffer (the parent does) nor wait for the parent's flusher (not running here)."""
+        self._buffer: list[str] = []
+        self._lock = threading.Lock()  # the buffer, the version, starting the flusher
+        self._flushing = threading.Lock()  # one flush at a time: close() waits for the flusher's
+        self._wake = threading.Event()  # set when the buffer gets its first record
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _forked(self) -> None:
+        self._per_process()
+        self.line = RedisLine(self.rt.redis)  # the parent's connections are the parent's
+        self.last_kick = 0.0
+
+    # ---- the buffer and its flusher
+
+    def buffering(self) -> bool:
+        """Whether a click may wait for the next flush: buffering is on, this object is open and the links
+        version was read recently enough that a revocation since would be at most two intervals old."""
+        return self.flush_s > 0 and not self.closed and time.monotonic() - self.version_at < self.fresh_s
+
+    def add(self, record: str) -> bool:
+        """Buffer a click for the next flush (starting the flusher on the process's first); False when
+        closed or full: the caller pushes it itself."""
+        with self._lock:
+            if self.closed or len(self._buffer) >= MAX_BUFFER:
+                return False
+            self._buffer.append(record)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="link-clicks-flush", daemon=True)
+                self._thread.start()
+            if len(self._buffer) == 1:
+                self._wake.set()
+        return True
+
+    @property
+    def buffered(self) -> int:
+        """Clicks waiting for the next flush."""
+        return len(self._buffer)
+
+    def saw(self, version: str | None, sent_at: float) -> None:
+        """Keep the version read by a round trip sent at ``sent_at`` unless a later one was seen already."""
+        with self._lock:
+            if sent_at >= self.version_at:
+                self.version, self.version_at = version, sent_at
+
+    def flush(self) -> int:
+        """Push the buffered clicks to Redis in one round trip with a GET of the links version (just the GET
+        when nothing is buffered); if Redis fails, store them straight in the database. Returns how many
+        were pushed or stored."""
+        with self._flushing:
+            with self._lock:
+                records, self._buffer = self._buffer, []
+                self._wake.clear()
+            return self.push(records)
+
+    def push(self, records: list[str], *, keep: bool = True) -> int:
+        """One round trip: RPUSH ``records`` (if any) and GET the links version; on a Redis failure the
+        records are stored in the database instead and, if that fails too, go back to the buffer when
+        ``keep`` (they were answered already) before the error is raised."""
+        sent_at = time.monotonic()
+        try:
+            if records:
+                version = self.line(("RPUSH", clicks.QUEUE, *records), ("GET", VERSION_KEY))[1]
+            else:
+                version = self.line(("GET", VERSION_KEY))[0]
+        except (redis.RedisError, OSError):
+            log.warning("redis unavailable; storing the buffered clicks directly", exc_info=True,
+                        extra={"clicks": len(records)})
+            self.redis_down_until = time.monotonic() + REDIS_RETRY_S
+            return self._store(records, keep)
+        self.saw(version, sent_at)
+        if records:
+            self.kick()
+        return len(records)
+
+    def _store(self, records: list[str], keep: bool) -> int:
+        """Without Redis: the clicks into customer_events at once, exactly once by click id (an RPUSH whose
+        reply was lost may have queued them too: the drain skips what is stored)."""
+        if not records:
+            return 0
+        try:
+            stored = clicks.store_clicks(self.rt, records)
+        except Exception:
+            if keep:
+                log.exception("storing buffered clicks failed; kept for the next flush",
+                              extra={"clicks": len(records)})
+                with self._lock:
+                    self._buffer[:0] = records
+                    self._wake.set()
+            raise
+        if 0 < stored <= clicks.WEB_FOLLOWUPS:
+            try:
+                self.executor.submit(self._followups)
+            except RuntimeError:
+                pass  # shutting down: the customer_events job follows up
+        return len(records)
+
+    def _followups(self) -> None:
+        try:
+            clicks.run_followups(self.rt, clicks.WEB_FOLLOWUPS)
+        except Exception:
+            log.exception("click follow-up failed; the customer_events job will retry")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait()
+            if self._stop.wait(self.flush_s):  # closed: close() flushes what is left
+                return
+            try:
+                self.flush()
+            except Exception:
+                self._stop.wait(REDIS_RETRY_S)  # neither Redis nor the database took them: try again later
+
+    def close(self) -> None:
+        """Flush what is buffered and stop the flusher; later clicks go in their own round trip. Called for
+        every open Clicks at interpreter exit (gunicorn stopping a worker gracefully) and by
+        ``bot.app.drain_background_work``; a hard kill loses what is buffered, at most one interval of clicks."""
+        with self._lock:
+            self.closed = True
+            pending = bool(self._buffer)
+        self._stop.set()
+        self._wake.set()
+        if pending:
+            self.flush()
 
     def lookup(self, token: str) -> Link | None:
         with self.rt.db.engine.connect() as conn:
@@ -276,6 +423,29 @@ _LOOKUP = (select(TrackedLink.customer_id, TrackedLink.item_id, TrackedLink.revo
            .join(LinkItem, LinkItem.id == TrackedLink.item_id).where(TrackedLink.token == bindparam("token")))
 
 
+_OPEN: weakref.WeakSet[Clicks] = weakref.WeakSet()
+
+
+def close_all() -> None:
+    """Close every Clicks object of this process, flushing their buffers: at interpreter exit (a gunicorn
+    worker stopped gracefully leaves through ``sys.exit``), and in ``bot.app.drain_background_work``."""
+    for state in list(_OPEN):
+        try:
+            state.close()
+        except Exception:
+            log.exception("flushing buffered clicks failed", extra={"clicks": state.buffered})
+
+
+def _after_fork_in_child() -> None:
+    """A forked child serves with its own buffer and flusher (started by its first click)."""
+    for state in list(_OPEN):
+        state._forked()
+
+
+atexit.register(close_all)
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _state() -> Clicks:
     return current_app.extensions["salesbot.links"]  # type: ignore[no-any-return]
 
@@ -305,6 +475,8 @@ def follow(token: str) -> Response:
     ip = _ip_hash(rt, request.remote_addr)
     if time.monotonic() < st.redis_down_until:
         return _direct(st, token, click_id, preview, at, ua, ip)
+    if st.buffering():
+        return _buffered(st, token, click_id, preview, at, ua, ip)
     hit = st.cache.known(token)
     try:
         if hit is None:
@@ -317,8 +489,9 @@ def follow(token: str) -> Response:
             link, seen = hit
         record = clicks.encode_click(click_id, token, link.customer_id, link.item_id, link.category, preview, at, ua,
                                      ip)
+        sent_at = time.monotonic()
         current = st.line(("RPUSH", clicks.QUEUE, record), ("GET", VERSION_KEY))[1]
-        st.version = current
+        st.saw(current, sent_at)
         if current == seen:
             if hit is None:  # no change since before the read: cache it under this version
                 st.cache.put(token, link, current)
@@ -333,6 +506,24 @@ def follow(token: str) -> Response:
         st.redis_down_until = time.monotonic() + REDIS_RETRY_S
         return _direct(st, token, click_id, preview, at, ua, ip)
     st.kick()
+    return _redirect(link.url)
+
+
+def _buffered(st: Clicks, token: str, click_id: str, preview: bool, at: float, ua: str, ip: str | None) -> Response:
+    """No round trip: the link is checked against the links version the last flush read (the cache entry
+    read under another version is read again from the database), and the click waits in the buffer."""
+    version: str | None = st.version  # type: ignore[assignment]  # read by a round trip (buffering() said so)
+    hit = st.cache.known(token)
+    if hit is not None and hit[1] == version:
+        link = hit[0]
+    else:  # not cached, or cached before a change: from the database, cached under the version read before it
+        found = st.resolve(token, version)
+        if found is None:
+            return _not_found()  # nothing was buffered: nothing to cancel
+        link = found
+    record = clicks.encode_click(click_id, token, link.customer_id, link.item_id, link.category, preview, at, ua, ip)
+    if not st.add(record):  # closed a moment ago, or the buffer is full (Redis slow): its own round trip
+        st.push([record], keep=False)
     return _redirect(link.url)
 
 

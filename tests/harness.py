@@ -130,6 +130,11 @@ class Chat:
             self.wecom.apply_passive_update(userid, task_id, said.reply["ReplaceName"])
         return said
 
+    def flush_clicks(self) -> int:
+        """Push the tracked-link clicks this app has buffered to Redis now (its flusher does that every
+        ``links.click_flush_ms``), so a drain that follows finds them."""
+        return int(self.app.extensions["salesbot.links"].flush())
+
     def deliver(self) -> int:
         """Run outbox delivery until nothing is due."""
         total = 0

@@ -42,6 +42,7 @@ def bot(make_runtime, wecom, company):
 
 def settle(chat: Chat) -> None:
     """Store the queued clicks and let the follow-ups finish (the periodic jobs catch anything pending)."""
+    chat.flush_clicks()  # what the redirects buffered, into the queue
     drain(chat.rt, wait_s=30)
     run_job(chat.rt, load_jobs()["customer_events"], f"settle-{uuid.uuid4().hex}")
     chat.deliver()
@@ -53,7 +54,8 @@ def link(chat: Chat, item: str) -> str:
 
 
 def clicks(chat: Chat, kind: str = "link_click") -> int:
-    drain(chat.rt, followups=0, wait_s=30)  # the redirect queues the click; the drain stores it
+    chat.flush_clicks()  # the redirect buffers the click, the flush queues it, the drain stores it
+    drain(chat.rt, followups=0, wait_s=30)
     with chat.rt.db.sessions() as s:
         return int(s.scalar(select(func.count()).select_from(CustomerEvent).where(CustomerEvent.type == kind)))
 

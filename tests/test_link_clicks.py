@@ -1,23 +1,32 @@
-"""Tracked-link clicks through the Redis queue (issue 9, benchmark goal): the redirect queues, the drain
-stores each click exactly once, follow-ups still reach the rep, revocation still stops redirects, and a
-Redis outage loses nothing."""
+"""Tracked-link clicks through the Redis queue (issue 9, benchmark goal): the redirect buffers, the flush
+queues, the drain stores each click exactly once, follow-ups still reach the rep, revocation still stops
+redirects, and a Redis outage (at the click or at the flush) or a graceful stop loses nothing."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import textwrap
+import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from sqlalchemy import func, select, update
 
+import bot.links as links_module
 from bot.app import create_app, drain_background_work
-from bot.links import CACHE_SIZE, CACHE_TTL_S, UNKNOWN_SIZE, Link, LinkCache
+from bot.links import CACHE_SIZE, CACHE_TTL_S, REDIS_RETRY_S, UNKNOWN_SIZE, Clicks, Link, LinkCache, close_all
 from jobs import link_clicks
 from jobs.link_clicks import QUEUE, WORKER_KEY, drain
 from jobs.registry import load_jobs
 from jobs.scheduler import run_job
 from storage.behaviour import CustomerEvent, TrackedLink
+from tests.conftest import REDIS_URL
 from tests.harness import Chat
 
 PHONE_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
@@ -26,15 +35,36 @@ PREVIEW_UA = "wxwork/4.1.22 CFNetwork/1410.0.3 Darwin/22.6.0"
 REMINDER = "【杭州云栖科技有限公司】客户刚查看了《竞品对比白皮书》，建议 2 小时内发送我方差异化对比"
 
 
-@pytest.fixture
-def bot(make_runtime, wecom, company) -> Chat:
-    rt = make_runtime()
+SLOW_FLUSH_MS = 60_000  # the flusher never fires within a test: the test flushes where it would
+
+
+def make_bot(make_runtime: Any, wecom: Any, **overrides: Any) -> Chat:
+    rt = make_runtime(**overrides)
     chat = Chat(create_app(runtime=rt), rt, wecom)
     chat.say("zhangsan", "新客户 杭州云栖科技有限公司 信用代码 91330100716105852F 行业 软件")
     chat.say("zhangsan", "新商机 杭州云栖 15万 方案演示")
     chat.say("admin", "资料 新增 竞品对比白皮书 https://docs.example.com/compare.pdf?v=2 竞品对比")
     chat.say("admin", "资料 新增 产品手册 https://docs.example.com/manual.pdf 手册")
     return chat
+
+
+@pytest.fixture
+def bot(make_runtime, wecom, company) -> Chat:
+    """Clicks are buffered (the default path); the flusher's interval is longer than any test and the links
+    version has just been read, so every click waits in the buffer until ``get`` (or a test) flushes it."""
+    chat = make_bot(make_runtime, wecom, links__click_flush_ms=SLOW_FLUSH_MS)
+    chat.flush_clicks()  # reads the links version: clicks from here on are buffered
+    return chat
+
+
+@pytest.fixture
+def sync_bot(make_runtime, wecom, company) -> Chat:
+    """``links.click_flush_ms = 0``: every click is queued in its own round trip, as before the buffer."""
+    return make_bot(make_runtime, wecom, links__click_flush_ms=0)
+
+
+def clicks_of(chat: Chat) -> Clicks:
+    return chat.app.extensions["salesbot.links"]  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -50,6 +80,14 @@ def link(chat: Chat, item: str) -> str:
 
 
 def get(chat: Chat, path: str, ua: str = PHONE_UA) -> Any:
+    """Follow the link, then flush (what the flusher does within ``links.click_flush_ms``)."""
+    resp = click(chat, path, ua)
+    chat.flush_clicks()
+    return resp
+
+
+def click(chat: Chat, path: str, ua: str = PHONE_UA) -> Any:
+    """Follow the link and nothing more."""
     return chat.app.test_client().get(path, headers={"User-Agent": ua})
 
 
@@ -228,7 +266,15 @@ def test_redis_down_stores_the_click_directly_and_still_redirects(bot: Chat, mak
     assert reminders(bot) == [REMINDER]
 
 
-def test_revoking_or_removing_a_cached_link_stops_the_next_redirect(quiet: Chat):
+@pytest.fixture
+def sync_quiet(sync_bot: Chat, monkeypatch: pytest.MonkeyPatch) -> Chat:
+    monkeypatch.setattr(sync_bot.app.extensions["salesbot.links"], "kick", lambda: None)
+    return sync_bot
+
+
+def test_revoking_or_removing_a_cached_link_stops_the_next_redirect(sync_quiet: Chat):
+    """``links.click_flush_ms = 0``: each click reads the links version in its own round trip."""
+    quiet = sync_quiet
     path = link(quiet, "竞品对比")
     token = path.rsplit("/", 1)[1]
     assert get(quiet, path).status_code == 302 and get(quiet, path).status_code == 302
@@ -281,3 +327,247 @@ def test_unreadable_queue_records_are_dropped_not_stuck(quiet: Chat):
     assert queued(quiet) == 0
     with quiet.rt.db.sessions() as s:
         assert s.scalar(select(func.count()).select_from(CustomerEvent)) == 2
+
+
+# ---- the click buffer (links.click_flush_ms) -------------------------------------------------------
+
+
+def test_the_default_flush_interval_is_50_ms(make_runtime):
+    assert make_runtime().config.get("links.click_flush_ms") == 50
+
+
+def test_buffered_clicks_reach_redis_in_one_round_trip_at_the_flush_and_are_drained_exactly_once(
+        quiet: Chat, monkeypatch: pytest.MonkeyPatch):
+    path = link(quiet, "竞品对比")
+    st = clicks_of(quiet)
+    for _ in range(3):
+        assert click(quiet, path).status_code == 302
+    assert st.buffered == 3 and queued(quiet) == 0  # answered, not yet in Redis
+    sent: list[tuple[tuple[str, ...], ...]] = []
+    line = st.line
+    monkeypatch.setattr(st, "line", lambda *commands: sent.append(commands) or line(*commands))
+    assert st.flush() == 3
+    assert len(sent) == 1 and [c[0] for c in sent[0]] == ["RPUSH", "GET"] and len(sent[0][0]) == 2 + 3
+    assert st.buffered == 0 and queued(quiet) == 3
+    assert drain(quiet.rt, followups=0) == (3, 0)
+    assert drain(quiet.rt, followups=0) == (0, 0)
+    stored = events(quiet)
+    assert queued(quiet) == 0 and len({e.external_id for e in stored}) == 3
+
+
+def test_the_flusher_thread_pushes_the_buffer_by_itself(make_runtime, wecom, company,
+                                                        monkeypatch: pytest.MonkeyPatch):
+    chat = make_bot(make_runtime, wecom, links__click_flush_ms=200)
+    st = clicks_of(chat)
+    monkeypatch.setattr(st, "kick", lambda: None)
+    path = link(chat, "竞品对比")
+    chat.flush_clicks()  # the version was just read: the clicks are buffered
+    assert click(chat, path).status_code == 302 and click(chat, path).status_code == 302
+    assert st._thread is not None and st._thread.is_alive()  # started by the first buffered click
+    deadline = time.monotonic() + 10
+    while queued(chat) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert queued(chat) == 2 and st.buffered == 0
+    assert drain(chat.rt, followups=0) == (2, 0) and len(events(chat)) == 2
+
+
+def test_click_flush_ms_0_queues_each_click_in_its_own_round_trip(sync_quiet: Chat):
+    path = link(sync_quiet, "竞品对比")
+    st = clicks_of(sync_quiet)
+    sync_quiet.flush_clicks()  # a version read just now changes nothing: there is no buffer
+    for n in (1, 2):
+        assert click(sync_quiet, path).status_code == 302
+        assert queued(sync_quiet) == n
+    assert st.buffered == 0 and st._thread is None
+    assert drain(sync_quiet.rt, followups=0) == (2, 0)
+
+
+def test_a_revocation_reaches_buffered_redirects_at_the_next_flush(quiet: Chat):
+    path = link(quiet, "竞品对比")
+    token = path.rsplit("/", 1)[1]
+    assert get(quiet, path).status_code == 302 and get(quiet, path).status_code == 302
+    assert clicks_of(quiet).cache.known(token) is not None
+    with quiet.rt.db.transaction() as s:
+        s.get(TrackedLink, token).revoked = True  # bumps the links version after the commit
+    # until the flusher next reads the version (within links.click_flush_ms), the cached link still redirects
+    assert click(quiet, path).status_code == 302
+    quiet.flush_clicks()
+    resp = click(quiet, path)
+    assert resp.status_code == 404 and "链接不存在" in resp.get_data(as_text=True)
+    assert clicks_of(quiet).buffered == 0  # a 404 buffers nothing
+    manual = link(quiet, "产品手册")
+    assert get(quiet, manual).status_code == 302
+    quiet.say("admin", "资料 删除 产品手册")
+    quiet.flush_clicks()
+    assert click(quiet, manual).status_code == 404
+    quiet.flush_clicks()
+    assert drain(quiet.rt, followups=0) == (4, 0)  # every click answered with a 302, once each
+
+
+def test_after_a_quiet_spell_the_click_reads_the_version_itself_and_a_revocation_holds_at_once(quiet: Chat):
+    path = link(quiet, "竞品对比")
+    token = path.rsplit("/", 1)[1]
+    st = clicks_of(quiet)
+    assert get(quiet, path).status_code == 302
+    with quiet.rt.db.transaction() as s:
+        s.get(TrackedLink, token).revoked = True
+    st.version_at -= 2 * st.fresh_s  # no flush for longer than two intervals (no clicks)
+    assert click(quiet, path).status_code == 404  # its own round trip read the new version (and cancelled)
+    manual = link(quiet, "产品手册")
+    st.version_at -= 2 * st.fresh_s
+    before = queued(quiet)
+    assert click(quiet, manual).status_code == 302
+    assert queued(quiet) == before + 1 and st.buffered == 0  # queued at once, not buffered
+    assert click(quiet, manual).status_code == 302 and st.buffered == 1  # the version is fresh again
+    quiet.flush_clicks()
+    assert drain(quiet.rt, followups=0) == (3, 0)
+
+
+def test_redis_down_at_the_flush_stores_the_buffered_clicks_directly_exactly_once(quiet: Chat,
+                                                                                 monkeypatch: pytest.MonkeyPatch):
+    path = link(quiet, "竞品对比")
+    st = clicks_of(quiet)
+    for _ in range(2):
+        assert click(quiet, path).status_code == 302
+    assert st.buffered == 2
+
+    def down(*_commands: Any) -> list[Any]:
+        raise redis.ConnectionError("redis went away")
+
+    monkeypatch.setattr(st, "line", down)
+    assert st.flush() == 2
+    stored = events(quiet)
+    assert len(stored) == 2 and len({e.external_id for e in stored}) == 2 and queued(quiet) == 0
+    assert time.monotonic() < st.redis_down_until <= time.monotonic() + REDIS_RETRY_S
+    assert click(quiet, path).status_code == 302  # the next clicks go straight to the database for a while
+    assert len(events(quiet)) == 3 and st.buffered == 0
+    monkeypatch.undo()
+    assert drain(quiet.rt, followups=0) == (0, 0) and len(events(quiet)) == 3
+
+
+def test_a_flush_whose_reply_was_lost_stores_each_click_once(quiet: Chat, monkeypatch: pytest.MonkeyPatch):
+    """The RPUSH reached Redis but the connection broke before the reply: queued and stored directly."""
+    path = link(quiet, "竞品对比")
+    st = clicks_of(quiet)
+    for _ in range(2):
+        click(quiet, path)
+    line = st.line
+
+    def lost(*commands: Any) -> list[Any]:
+        line(*commands)
+        raise redis.ConnectionError("connection reset before the reply")
+
+    monkeypatch.setattr(st, "line", lost)
+    assert st.flush() == 2
+    assert len(events(quiet)) == 2 and queued(quiet) == 2
+    monkeypatch.undo()
+    assert drain(quiet.rt, followups=0) == (0, 0)
+    stored = events(quiet)
+    assert queued(quiet) == 0 and len(stored) == 2 and len({e.external_id for e in stored}) == 2
+
+
+def test_a_full_buffer_sends_the_click_in_its_own_round_trip(quiet: Chat, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(links_module, "MAX_BUFFER", 2)
+    path = link(quiet, "竞品对比")
+    st = clicks_of(quiet)
+    for _ in range(3):
+        assert click(quiet, path).status_code == 302
+    assert st.buffered == 2 and queued(quiet) == 1
+    quiet.flush_clicks()
+    assert queued(quiet) == 3 and drain(quiet.rt, followups=0) == (3, 0)
+
+
+def test_closing_flushes_the_buffer_and_later_clicks_are_queued_at_once(quiet: Chat):
+    path = link(quiet, "竞品对比")
+    st = clicks_of(quiet)
+    for _ in range(2):
+        click(quiet, path)
+    flusher = st._thread
+    assert st.buffered == 2 and queued(quiet) == 0 and flusher is not None
+    close_all()  # what runs at interpreter exit (and in drain_background_work)
+    assert st.buffered == 0 and queued(quiet) == 2
+    flusher.join(5)
+    assert not flusher.is_alive()
+    assert click(quiet, path).status_code == 302 and queued(quiet) == 3 and st.buffered == 0
+    assert drain(quiet.rt, followups=0) == (3, 0) and len(events(quiet)) == 3
+
+
+def test_interpreter_exit_flushes_the_buffer(quiet: Chat):
+    """A gunicorn worker stopped gracefully exits through sys.exit: atexit pushes what is buffered (here,
+    without a shared Redis, it is stored directly; with a real one it is queued)."""
+    path = link(quiet, "竞品对比")
+    redis_url = REDIS_URL or "redis://127.0.0.1:1/15"  # the embedded Redis is this process's alone
+    env = {"SALESBOT_DATABASE_URL": quiet.rt.config.get("database.url"), "SALESBOT_REDIS_URL": redis_url,
+           "SALESBOT_LINKS_CLICK_FLUSH_MS": str(SLOW_FLUSH_MS), "SALESBOT_LOG_JSON": "false"}
+    script = textwrap.dedent(f"""
+        import time
+        from bot.app import create_app
+        from bot.config import load_config
+        app = create_app(load_config(None, env={env!r}))
+        st = app.extensions["salesbot.links"]
+        st.saw(None, time.monotonic())  # as if a flush had just read the links version
+        resp = app.test_client().get({path!r}, headers={{"User-Agent": {PHONE_UA!r}}})
+        print(resp.status_code, st.buffered)
+    """)
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["302", "1"]  # answered and buffered when the interpreter began to exit
+    drain(quiet.rt, followups=0)
+    stored = events(quiet)
+    assert len(stored) == 1 and queued(quiet) == 0
+
+
+def test_a_forked_child_starts_with_an_empty_buffer_and_no_flusher(quiet: Chat):
+    path = link(quiet, "竞品对比")
+    st = clicks_of(quiet)
+    click(quiet, path)
+    assert st.buffered == 1 and st._thread is not None
+    read, write = os.pipe()
+    with st._flushing:  # a flush under way in the parent when it forks
+        pid = os.fork()
+        if pid == 0:  # the child: report and leave at once
+            try:
+                fresh = (st.buffered == 0 and st._thread is None and not st._flushing.locked()
+                         and not st._lock.locked())
+                os.write(write, b"1" if fresh else b"0")
+            finally:
+                os._exit(0)
+    os.close(write)
+    answer = os.read(read, 1)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert answer == b"1"
+    assert st.buffered == 1  # the parent's buffer is the parent's to push
+    quiet.flush_clicks()
+    assert drain(quiet.rt, followups=0) == (1, 0)
+
+
+def test_many_threads_clicking_while_the_flusher_runs_store_each_click_once(make_runtime, wecom, company,
+                                                                           monkeypatch: pytest.MonkeyPatch):
+    """gthread workers: request threads append while the flusher swaps the buffer out."""
+    chat = make_bot(make_runtime, wecom, links__click_flush_ms=5)
+    st = clicks_of(chat)
+    monkeypatch.setattr(st, "kick", lambda: None)
+    path = link(chat, "竞品对比")
+    statuses: list[int] = []
+
+    def clicker() -> None:
+        client = chat.app.test_client()
+        for i in range(25):
+            if i % 10 == 0:
+                chat.flush_clicks()  # explicit flushes racing the flusher's too
+            statuses.append(client.get(path, headers={"User-Agent": PHONE_UA}).status_code)
+
+    threads = [threading.Thread(target=clicker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    close_all()
+    assert statuses.count(302) == 200
+    assert queued(chat) == 200  # each answered click pushed once: none lost, none twice
+    drain(chat.rt, followups=0)
+    stored = events(chat)
+    assert len(stored) == 200 and len({e.external_id for e in stored}) == 200 and queued(chat) == 0

@@ -240,6 +240,7 @@ def test_tracked_link_tokens_carry_128_random_bits_and_guesses_learn_nothing(bot
         row.revoked = True
     bodies.add(client.get(f"/t/{revoked}", headers={"User-Agent": PHONE_UA}).get_data())
     assert len(bodies) == 1  # unknown and revoked look the same: no oracle
+    bot.flush_clicks()
     drain(bot.rt, wait_s=30)
     assert count(bot.rt, CustomerEvent) == events_before  # guesses record nothing
 
