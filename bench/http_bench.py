@@ -10,8 +10,10 @@ dedups (Redis + database key), archives, routes to the contacts handler, writes 
 and answers an encrypted passive reply. PostgreSQL and Redis are real (bench database, Redis db 9).
 
 Tracked link: ``GET /t/<token>`` with a phone's User-Agent over 5,000 links, the production path: the token
-from the process's cache (read from the database on a miss), the click queued in Redis (one RPUSH in the
-same round trip as the links-version GET), the 302. A ``salesbot worker`` (same environment, ``nice -n
+from the process's cache (read from the database on a miss), the click appended to the process's buffer,
+the 302; each gunicorn worker's flusher thread pushes its buffer to the Redis queue every
+``links.click_flush_ms`` (50 ms) in one round trip with the links-version GET, and pushes what is left
+when gunicorn stops it, before the clicks are counted. A ``salesbot worker`` (same environment, ``nice -n
 19``) runs beside the web servers; its ``link_clicks`` job drains the queue into customer_events and follows
 up, and the web processes, seeing its mark in Redis, leave the drain to it (measuring starts once the
 worker's first run has set the mark). The WeCom API is pointed at a closed loopback port, so the worker's

@@ -1,17 +1,29 @@
 """GET /t/<token> (tracked links) and POST /hooks/product-events (signed product events).
 
-A click touches no database: the token is looked up in a small in-process cache (filled from the
-database on a miss) and the click is queued in Redis with one RPUSH, sent in the same round trip as a GET
-of the links version. ``jobs.link_clicks`` moves queued clicks into customer_events in batches and runs
-their follow-ups; in production the worker's ``link_clicks`` job does that. The web process drains only
-as a fallback, in its background executor at most once a second, and skips it while another process's
-job run has marked itself draining in Redis (one GET there, never on the request path): the web tier
-keeps its CPU for redirects, and without a worker (none, or stopped) the web processes drain by
-themselves once the mark lapses (``jobs.link_clicks.worker_ttl_s``).
+A click touches neither the database nor Redis: the token is looked up in a small in-process cache
+(filled from the database on a miss), the click is appended to an in-process buffer, and the 302 goes out.
+A flusher thread per process (started by its first buffered click, so after gunicorn forks; a forked child
+starts with an empty buffer) pushes the buffer to Redis every ``links.click_flush_ms`` (default 50) in one
+round trip: an RPUSH of all the buffered records and a GET of the links version. A click is buffered only
+while the version this process last read is at most two intervals old; the first click of a process, the
+first after a quiet spell, and every click with ``click_flush_ms = 0`` go in their own round trip instead
+(RPUSH + GET, as before the buffer). ``jobs.link_clicks`` moves queued clicks into customer_events in
+batches, exactly once by click id, and runs their follow-ups; in production the worker's ``link_clicks``
+job does that. The web process drains only as a fallback, in its background executor at most once a
+second (kicked after a flush pushed clicks), and skips it while another process's job run has marked
+itself draining in Redis (one GET there, never on the request path): the web tier keeps its CPU for
+redirects, and without a worker (none, or stopped) the web processes drain by themselves once the mark
+lapses (``jobs.link_clicks.worker_ttl_s``).
 Revoking a link or removing an item through the ORM bumps the version after the commit, and every cached
-entry belongs to the version it was read under, so a change is seen by the next click; a change made
-outside the ORM (raw SQL) is seen within ``CACHE_TTL_S``. When Redis is unreachable the click is stored
-directly, as before the queue existed (nothing lost, still a 302).
+entry belongs to the version it was read under; a redirect whose entry belongs to another version than
+the one last read reads the link again (a revoked one is a 404 and records nothing). So a change is seen
+within one flush interval (two at most), or by the very next click with ``click_flush_ms = 0``; a change
+made outside the ORM (raw SQL) is seen within ``CACHE_TTL_S``. When Redis is unreachable, at the click or
+at a flush, the clicks are stored directly, exactly once by click id, and the following clicks for
+``REDIS_RETRY_S`` too (nothing lost, still a 302). The buffer is flushed when the app's ``Clicks`` is
+closed and at interpreter exit (a gunicorn worker stopped gracefully); a hard kill loses what is buffered,
+at most one interval of clicks. Past ``MAX_BUFFER`` buffered clicks (Redis slow) a click is pushed in its
+own round trip, so the buffer cannot grow without bound.
 
 Product events are stored in one short transaction and answered at once; reminders and stage upgrades
 run afterwards in the background (and the customer_events job catches anything left behind).

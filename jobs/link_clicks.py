@@ -1,13 +1,20 @@
 """Tracked-link clicks: queued in Redis by the redirect, moved into ``customer_events`` in batches.
 
-``GET /t/<token>`` (bot/links.py) appends one compact JSON record to the Redis list ``links:clicks`` and
-answers at once. ``drain`` moves queued clicks into ``customer_events``, one transaction per batch of up
-to ``BATCH``. Each click carries an id made on the request path and is stored as external_id
-``click:<id>`` (unique), so a drain that dies after its commit but before removing the batch from the
-queue stores nothing twice when the batch is read again. One drainer at a time (a Redis lock); a batch is
-trimmed from the head of the list only while the lock is still ours (WATCH), so a drainer that lost its
-lock never removes clicks it did not store. Only drainers remove from the list; the request path only
-appends (a click on a link revoked a moment earlier is cancelled by appending a cancel record).
+``GET /t/<token>`` (bot/links.py) answers at once and leaves one compact JSON record per click in an
+in-process buffer; the web process pushes the buffer to the Redis list ``links:clicks`` every
+``links.click_flush_ms`` in one RPUSH. (The first click of a process, the first after a quiet spell, and
+every click with ``click_flush_ms = 0`` are appended in the request's own round trip instead.) When Redis
+is unreachable the web process stores the records itself with ``store_clicks``, under the same
+exactly-once rules as the drain. ``drain`` moves queued clicks into ``customer_events``, one transaction
+per batch of up to ``BATCH``. Each click carries an id made on the request path and is stored as
+external_id ``click:<id>`` (unique), so a drain that dies after its commit but before removing the batch
+from the queue stores nothing twice when the batch is read again. One drainer at a time (a Redis lock); a
+batch is trimmed from the head of the list only while the lock is still ours (WATCH), so a drainer that
+lost its lock never removes clicks it did not store. Only drainers remove from the list; the web process
+only appends (a click queued in its own round trip on a link revoked a moment earlier is cancelled by
+appending a cancel record; a buffered click is checked before it is buffered and needs none). A record
+both queued and stored directly (an RPUSH whose reply was lost) is stored once: stored click ids are
+skipped.
 
 After draining, the follow-ups (reminder, upgrade rules) of some stored clicks run at once through
 ``jobs.customer_events.process_event``; the ``customer_events`` job catches the rest.
@@ -15,14 +22,14 @@ After draining, the follow-ups (reminder, upgrade rules) of some stored clicks r
 Who drains: the ``link_clicks`` job, every few seconds in the worker(s). Each run first marks the worker
 as draining (``WORKER_KEY``, naming its process, alive for 3 × the job's interval, ``worker_ttl_s``) and
 marks it again when done. The web process drains only as a fallback, in its background executor (at most
-once a second per process): before draining it reads ``WORKER_KEY`` (one GET, off the request path) and
-leaves the queue alone while another process's job keeps it alive. So in production the web tier spends
-its CPU on redirects; when no worker drains (none deployed, stopped or dead, the job disabled) the mark
-lapses within ``worker_ttl_s`` and the web processes drain again. A mark set by the web process's own
-scheduler (``salesbot demo`` runs everything in one process) does not stop it, so a single process still
-stores clicks and reminds within a second or two. The web drain follows up only when it stored a
-few clicks, so a burst leaves the CPU to the redirects. Skipping a drain changes nothing about
-exactly-once: whoever drains next stores the same records under the same rules.
+once a second per process, kicked when a flush has pushed clicks): before draining it reads ``WORKER_KEY``
+(one GET, off the request path) and leaves the queue alone while another process's job keeps it alive.
+So in production the web tier spends its CPU on redirects; when no worker drains (none deployed, stopped
+or dead, the job disabled) the mark lapses within ``worker_ttl_s`` and the web processes drain again. A
+mark set by the web process's own scheduler (``salesbot demo`` runs everything in one process) does not
+stop it, so a single process still stores clicks and reminds within a second or two. The web drain
+follows up only when it stored a few clicks, so a burst leaves the CPU to the redirects. Skipping a drain
+changes nothing about exactly-once: whoever drains next stores the same records under the same rules.
 """
 
 from __future__ import annotations
@@ -70,7 +77,7 @@ def new_click_id() -> str:
 
 def encode_click(click_id: str, token: str, customer_id: int, item_id: int, category: str, preview: bool,
                  at: float, user_agent: str, ip_hash: str | None) -> str:
-    """The queued record, a JSON array (one RPUSH per click): id, token, customer, item, category,
+    """The queued record, a JSON array (one list item per click): id, token, customer, item, category,
     preview (0/1), epoch seconds, User-Agent, IP hash."""
     return json.dumps([click_id, token, customer_id, item_id, category, 1 if preview else 0, at, user_agent,
                        ip_hash], separators=(",", ":"))
