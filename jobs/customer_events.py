@@ -38,7 +38,7 @@ from domain.stages import stage_name
 from jobs.registry import job
 from storage.behaviour import CustomerEvent, LinkItem, RuleFiring, UpgradeRule
 from storage.models import Member
-from storage.payments import Contract, Receivable
+from storage.payments import Contract, Receivable, one_of
 from storage.pipeline import StageMove, record_moves
 from storage.sales import Customer, Opportunity
 from storage.types import utcnow
@@ -102,16 +102,18 @@ def process_events(rt: Runtime, event_ids: Sequence[int]) -> tuple[int, int]:
     with rt.db.transaction() as s:
         q = (select(e.c.id, e.c.customer_id, e.c.type, e.c.category, e.c.item_id, e.c.source, e.c.occurred_at,
                     e.c.data)
-             .where(e.c.id.in_(list(event_ids)), e.c.processed_at.is_(None)).order_by(e.c.id))
+             .where(one_of(e.c.id, event_ids, s.get_bind().dialect), e.c.processed_at.is_(None)).order_by(e.c.id))
         if rt.db.is_postgres:
             q = q.with_for_update(skip_locked=True)
         events = s.execute(q).all()
         if not events:
             return 0, 0
         now = utcnow()
-        s.execute(update(e).where(e.c.id.in_([ev.id for ev in events])).values(processed_at=now))
+        s.execute(update(e).where(one_of(e.c.id, [ev.id for ev in events], s.get_bind().dialect))
+                  .values(processed_at=now))
         customer_ids = list(dict.fromkeys(ev.customer_id for ev in events))
-        customers = {c.id: c for c in s.scalars(select(Customer).where(Customer.id.in_(customer_ids)))}
+        customers = {c.id: c for c in s.scalars(select(Customer).where(one_of(Customer.id, customer_ids,
+                                                                                  s.get_bind().dialect)))}
         item_ids = {ev.item_id for ev in events if ev.item_id is not None}
         items: dict[int, str] = dict(s.execute(select(LinkItem.id, LinkItem.name)  # type: ignore[arg-type]
                                                .where(LinkItem.id.in_(item_ids))).all()) if item_ids else {}
@@ -161,14 +163,15 @@ def health_signals_many(rt: Runtime, s: Session, customers: Sequence[Customer],
     found: dict[tuple[int, str], list[dict[str, Any]]] = {}
     for cid, kind, at, data in s.execute(
             select(e.c.customer_id, e.c.type, e.c.occurred_at, e.c.data)
-            .where(e.c.customer_id.in_(ids), e.c.type.in_(list(_HEALTH_WINDOWS)),
+            .where(one_of(e.c.customer_id, ids, s.get_bind().dialect), e.c.type.in_(list(_HEALTH_WINDOWS)),
                    e.c.occurred_at >= min(since.values())).order_by(e.c.id)).all():
         if at >= since[kind]:
             found.setdefault((cid, kind), []).append(data or {})
     due_rows: dict[int, list[tuple[date, date | None]]] = {}
     for cid, due_on, collectible_on, paid_on in s.execute(
             select(Contract.customer_id, Receivable.due_on, Receivable.collectible_on, Receivable.paid_on)
-            .join(Contract, Contract.id == Receivable.contract_id).where(Contract.customer_id.in_(ids))).all():
+            .join(Contract, Contract.id == Receivable.contract_id)
+            .where(one_of(Contract.customer_id, ids, s.get_bind().dialect))).all():
         day = collectible_on or due_on
         if today - timedelta(days=365) <= day <= today:
             due_rows.setdefault(cid, []).append((day, paid_on))
@@ -258,7 +261,8 @@ def condition_counts(s: Session, conditions: Sequence[R.Condition], customer_ids
         return out
     e = CustomerEvent.__table__
     ev = (select(e.c.customer_id, e.c.type, e.c.category, e.c.occurred_at)
-          .where(e.c.customer_id.in_(ids), e.c.type.not_in(COUNTED), e.c.occurred_at <= now).cte("ev"))
+          .where(one_of(e.c.customer_id, ids, s.get_bind().dialect), e.c.type.not_in(COUNTED),
+                 e.c.occurred_at <= now).cte("ev"))
 
     def matches(kind: R.EventKind) -> Any:
         same_type = func.lower(ev.c.type) == kind.type
@@ -300,7 +304,8 @@ def decide_moves(s: Session, rules: Sequence[tuple[UpgradeRule, R.Rule]], custom
     o = Opportunity.__table__
     movable = R.movable_stages(rule.target for _, rule in rules)
     opps = s.execute(select(o.c.id, o.c.customer_id, o.c.stage, o.c.owner_userid)
-                     .where(o.c.customer_id.in_(list(customer_ids)), o.c.stage.in_(movable), o.c.frozen.is_(False))
+                     .where(one_of(o.c.customer_id, customer_ids, s.get_bind().dialect), o.c.stage.in_(movable),
+                            o.c.frozen.is_(False))
                      .order_by(o.c.id)).all()
     if not opps:
         return []
@@ -314,7 +319,8 @@ def decide_moves(s: Session, rules: Sequence[tuple[UpgradeRule, R.Rule]], custom
     fired: dict[int, set[tuple[int, str]]] = {}
     f = RuleFiring.__table__
     for oid, rule_id, to_stage in s.execute(select(f.c.opportunity_id, f.c.rule_id, f.c.to_stage)
-                                            .where(f.c.opportunity_id.in_([opp.id for opp in hopeful]))).all():
+                                            .where(one_of(f.c.opportunity_id, [opp.id for opp in hopeful],
+                                                                   s.get_bind().dialect))).all():
         fired.setdefault(oid, set()).add((rule_id, to_stage))
     moves = []
     for opp in hopeful:
