@@ -571,3 +571,63 @@ def test_many_threads_clicking_while_the_flusher_runs_store_each_click_once(make
     drain(chat.rt, followups=0)
     stored = events(chat)
     assert len(stored) == 200 and len({e.external_id for e in stored}) == 200 and queued(chat) == 0
+
+
+def fast_path_answers(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each tracked-link request was answered by the fast path (True) or handed to Flask (False)."""
+    seen: list[bool] = []
+    real = links_module._fast_follow
+
+    def spy(*args: Any) -> Any:
+        answer = real(*args)
+        seen.append(answer is not None)
+        return answer
+
+    monkeypatch.setattr(links_module, "_fast_follow", spy)
+    return seen
+
+
+def test_the_fast_path_answers_and_records_a_click_exactly_as_flask_does(quiet: Chat, monkeypatch):
+    """The second click of a link skips Flask: same 302 (status, target, headers, body) and the same stored
+    click as the first, which Flask answered (the link was not cached yet)."""
+    path = link(quiet, "竞品对比")
+    answered_fast = fast_path_answers(monkeypatch)
+    first, second = get(quiet, path), get(quiet, path)
+    assert answered_fast == [False, True]
+    assert first.status_code == second.status_code == 302
+    assert first.headers["Location"] == second.headers["Location"] == "https://docs.example.com/compare.pdf?v=2"
+    assert sorted(first.headers.items()) == sorted(second.headers.items())
+    assert first.get_data() == second.get_data()
+    assert drain(quiet.rt, followups=0) == (2, 0)
+    a, b = events(quiet)
+    same = ("customer_id", "type", "category", "item_id", "source", "data", "user_agent", "ip_hash")
+    assert [getattr(a, k) for k in same] == [getattr(b, k) for k in same]
+    assert a.ip_hash and a.user_agent == PHONE_UA and a.external_id != b.external_id
+
+
+def test_a_preview_fetcher_on_the_fast_path_is_recorded_as_a_preview_not_a_click(quiet: Chat, monkeypatch):
+    path = link(quiet, "竞品对比")
+    answered_fast = fast_path_answers(monkeypatch)
+    get(quiet, path)
+    assert get(quiet, path, ua=PREVIEW_UA).status_code == 302
+    assert answered_fast == [False, True]
+    drain(quiet.rt, followups=0)
+    assert len(events(quiet)) == 1 and len(events(quiet, "link_preview")) == 1
+
+
+def test_a_failure_in_the_fast_path_is_answered_by_flask_and_the_click_stored_once(quiet: Chat, monkeypatch,
+                                                                                    caplog):
+    path = link(quiet, "竞品对比")
+    get(quiet, path)  # cached now: the next one takes the fast path
+    real, calls = links_module._redirect_wsgi, []
+
+    def failing_once(url: str) -> Any:
+        calls.append(url)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return real(url)
+
+    monkeypatch.setattr(links_module, "_redirect_wsgi", failing_once)
+    assert get(quiet, path).status_code == 302
+    assert "fast path failed" in caplog.text
+    assert drain(quiet.rt, followups=0) == (2, 0)  # the first click and this one, once each
