@@ -1,7 +1,9 @@
 """GET /t/<token> (tracked links) and POST /hooks/product-events (signed product events).
 
 A click touches neither the database nor Redis: the token is looked up in a small in-process cache
-(filled from the database on a miss), the click is appended to an in-process buffer, and the 302 goes out.
+(filled from the database on a miss), the click is appended to an in-process buffer, and the 302 goes out;
+for a link cached under the current version this is done by ``FastRedirects``, a WSGI function in front of
+Flask, and every other case by the Flask view ``follow``.
 A flusher thread per process (started by its first buffered click, so after gunicorn forks; a forked child
 starts with an empty buffer) pushes the buffer to Redis every ``links.click_flush_ms`` (default 50) in one
 round trip: an RPUSH of all the buffered records and a GET of the links version. A click is buffered only
