@@ -355,12 +355,18 @@ def test_buffered_clicks_reach_redis_in_one_round_trip_at_the_flush_and_are_drai
     assert queued(quiet) == 0 and len({e.external_id for e in stored}) == 3
 
 
-def test_the_flusher_thread_pushes_the_buffer_by_itself(make_runtime, wecom, company,
-                                                        monkeypatch: pytest.MonkeyPatch):
-    chat = make_bot(make_runtime, wecom, links__click_flush_ms=200)
+def flushing_bot(make_runtime: Any, wecom: Any, monkeypatch: pytest.MonkeyPatch,
+                 flush_ms: int) -> tuple[Chat, Clicks, str]:
+    """A bot whose flusher thread really runs every ``flush_ms`` (no background drain), and a link to click."""
+    chat = make_bot(make_runtime, wecom, links__click_flush_ms=flush_ms)
     st = clicks_of(chat)
     monkeypatch.setattr(st, "kick", lambda: None)
-    path = link(chat, "竞品对比")
+    return chat, st, link(chat, "竞品对比")
+
+
+def test_the_flusher_thread_pushes_the_buffer_by_itself(make_runtime, wecom, company,
+                                                        monkeypatch: pytest.MonkeyPatch):
+    chat, st, path = flushing_bot(make_runtime, wecom, monkeypatch, 200)
     chat.flush_clicks()  # the version was just read: the clicks are buffered
     assert click(chat, path).status_code == 302 and click(chat, path).status_code == 302
     assert st._thread is not None and st._thread.is_alive()  # started by the first buffered click
@@ -547,10 +553,7 @@ def test_a_forked_child_starts_with_an_empty_buffer_and_no_flusher(quiet: Chat):
 def test_many_threads_clicking_while_the_flusher_runs_store_each_click_once(make_runtime, wecom, company,
                                                                            monkeypatch: pytest.MonkeyPatch):
     """gthread workers: request threads append while the flusher swaps the buffer out."""
-    chat = make_bot(make_runtime, wecom, links__click_flush_ms=5)
-    st = clicks_of(chat)
-    monkeypatch.setattr(st, "kick", lambda: None)
-    path = link(chat, "竞品对比")
+    chat, st, path = flushing_bot(make_runtime, wecom, monkeypatch, 5)
     statuses: list[int] = []
 
     def clicker() -> None:
