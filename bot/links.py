@@ -20,8 +20,8 @@ Revoking a link or removing an item through the ORM bumps the version after the 
 entry belongs to the version it was read under; a redirect whose entry belongs to another version than
 the one last read reads the link again (a revoked one is a 404 and records nothing). So a change is seen
 within one flush interval (two at most), or by the very next click with ``click_flush_ms = 0``; a change
-made outside the ORM (raw SQL), or committed while Redis was unreachable (no version bump), is seen within
-``CACHE_TTL_S`` (10 minutes). When Redis is unreachable, at the click or
+made outside the ORM (raw SQL) is seen within ``CACHE_TTL_S`` (10 minutes); a bump lost because Redis was
+unreachable at the commit is retried every ``BUMP_RETRY_S`` until Redis takes it. When Redis is unreachable, at the click or
 at a flush, the clicks are stored directly, exactly once by click id, and the following clicks for
 ``REDIS_RETRY_S`` too (nothing lost, still a 302). The buffer is flushed when the app's ``Clicks`` is
 closed and at interpreter exit (a gunicorn worker stopped gracefully); a hard kill loses what is buffered,
@@ -80,7 +80,8 @@ MAX_ROW_ID = 2**63 - 1  # a BIGINT primary key
 
 VERSION_KEY = "links:version"  # bumped after every committed change of a tracked link or a library item
 CACHE_TTL_S = 600.0  # how long a cached link is trusted without a version bump (raw SQL, or Redis down at the
-# change): every change through the app bumps the version, so this only bounds those; long enough that a
+# change, until the bump's retry lands): every change through the app bumps the version, so this only bounds
+# those; long enough that a
 # link clicked minutes apart (most are) is still cached, where 60 s sent 4 % of a busy set's clicks to the DB
 CACHE_SIZE = 20_000
 UNKNOWN_TTL_S = 10.0  # unknown, revoked and removed tokens: short, and bounded apart from the known ones
@@ -88,6 +89,7 @@ UNKNOWN_SIZE = 10_000
 PRELOAD = CACHE_SIZE // 2  # the newest links read into the cache when the process starts
 KICK_EVERY_S = 1.0  # the web process drains the click queue at most this often
 REDIS_RETRY_S = 2.0  # after a Redis failure, clicks go straight to the database for this long
+BUMP_RETRY_S = 1.0  # a links-version bump lost to a Redis outage is retried this often until it lands
 MAX_BUFFER = 10_000  # clicks a process holds for its next flush; past this a click is pushed in its own round trip
 _CHANGED = "salesbot.links_changed"
 
@@ -646,12 +648,39 @@ def watch_link_changes(rt: Runtime) -> None:
                 and state.bind_mapper.class_ in (TrackedLink, LinkItem):
             state.session.info[_CHANGED] = True
 
+    guard = threading.Lock()
+    lost = [0]  # changes whose bump is still owed; a thread retries while there are any
+
+    def bump() -> bool:
+        try:
+            rt.redis.incr(VERSION_KEY)
+            return True
+        except (redis.RedisError, OSError):
+            return False
+
+    def retry() -> None:
+        """Bump until Redis takes it: the redirects then drop what they cached before the changes. A bump
+        covers every change counted before it; one lost meanwhile keeps the thread going."""
+        while True:
+            time.sleep(BUMP_RETRY_S)
+            with guard:
+                owed = lost[0]
+            if bump():
+                with guard:
+                    lost[0] -= owed
+                    if lost[0] == 0:
+                        log.info("links version bumped after redis came back")
+                        return
+
     def committed(session: Session) -> None:
-        if session.info.pop(_CHANGED, False):
-            try:
-                rt.redis.incr(VERSION_KEY)
-            except redis.RedisError:
-                log.warning(f"redis unavailable: a link change reaches cached redirects within {CACHE_TTL_S:.0f} s")
+        if session.info.pop(_CHANGED, False) and not bump():
+            log.warning("redis unavailable: the link change reaches cached redirects once redis is back "
+                        f"(retried every {BUMP_RETRY_S:g} s), at the latest within {CACHE_TTL_S:.0f} s")
+            with guard:
+                lost[0] += 1
+                start = lost[0] == 1
+            if start:
+                threading.Thread(target=retry, name="links-version-bump", daemon=True).start()
 
     event.listen(rt.db.sessions, "do_orm_execute", statement)
     event.listen(rt.db.sessions, "after_commit", committed)

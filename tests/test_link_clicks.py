@@ -634,3 +634,33 @@ def test_a_failure_in_the_fast_path_is_answered_by_flask_and_the_click_stored_on
     assert get(quiet, path).status_code == 302
     assert "fast path failed" in caplog.text
     assert drain(quiet.rt, followups=0) == (2, 0)  # the first click and this one, once each
+
+
+def test_a_revocation_committed_while_redis_is_down_reaches_cached_redirects_once_redis_is_back(
+        quiet: Chat, monkeypatch: pytest.MonkeyPatch):
+    """The version bump that tells every web process to drop its cached links is retried until Redis takes
+    it, so a cached link does not go on redirecting for the cache's 10 minutes."""
+    monkeypatch.setattr(links_module, "BUMP_RETRY_S", 0.05)
+    path = link(quiet, "竞品对比")
+    token = path.rsplit("/", 1)[1]
+    assert get(quiet, path).status_code == 302 and clicks_of(quiet).cache.known(token) is not None
+    real_incr, down = quiet.rt.redis.incr, [True]
+
+    def incr(*args: Any, **kwargs: Any) -> Any:
+        if down[0]:
+            raise redis.ConnectionError("redis is down")
+        return real_incr(*args, **kwargs)
+
+    monkeypatch.setattr(quiet.rt.redis, "incr", incr)
+    before = quiet.rt.redis.get(links_module.VERSION_KEY)
+    with quiet.rt.db.transaction() as s:
+        s.get(TrackedLink, token).revoked = True  # the bump fails: Redis is down
+    time.sleep(0.2)
+    assert quiet.rt.redis.get(links_module.VERSION_KEY) == before  # still owed
+    down[0] = False  # Redis is back: the retry lands within BUMP_RETRY_S
+    deadline = time.monotonic() + 5
+    while quiet.rt.redis.get(links_module.VERSION_KEY) == before and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert quiet.rt.redis.get(links_module.VERSION_KEY) != before
+    quiet.flush_clicks()  # the next flush reads the new version
+    assert click(quiet, path).status_code == 404
