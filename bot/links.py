@@ -20,12 +20,12 @@ Revoking a link or removing an item through the ORM bumps the version after the 
 entry belongs to the version it was read under; a redirect whose entry belongs to another version than
 the one last read reads the link again (a revoked one is a 404 and records nothing). So a change is seen
 within one flush interval (two at most), or by the very next click with ``click_flush_ms = 0``; a change
-made outside the ORM (raw SQL) is seen within ``CACHE_TTL_S`` (10 minutes); a bump lost because Redis was
-unreachable at the commit is retried every ``BUMP_RETRY_S`` until Redis takes it. When Redis is unreachable, at the click or
-at a flush, the clicks are stored directly, exactly once by click id, and the following clicks for
-``REDIS_RETRY_S`` too (nothing lost, still a 302). The buffer is flushed when the app's ``Clicks`` is
-closed and at interpreter exit (a gunicorn worker stopped gracefully); a hard kill loses what is buffered,
-at most one interval of clicks. Past ``MAX_BUFFER`` buffered clicks (Redis slow) a click is pushed in its
+made outside the ORM (raw SQL) is seen within ``CACHE_TTL_S`` (10 minutes); a bump lost because Redis
+was unreachable at the commit is retried every ``BUMP_RETRY_S`` until Redis takes it. When Redis is
+unreachable, at the click or at a flush, the clicks are stored directly, exactly once by click id, and
+the following clicks for ``REDIS_RETRY_S`` too (nothing lost, still a 302). The buffer is flushed when
+the app's ``Clicks`` is closed and at interpreter exit (a gunicorn worker stopped gracefully); a hard kill
+loses what is buffered, at most one interval of clicks. Past ``MAX_BUFFER`` buffered clicks (Redis slow) a click is pushed in its
 own round trip, so the buffer cannot grow without bound.
 
 Product events are stored in one short transaction and answered at once; reminders and stage upgrades
@@ -79,10 +79,10 @@ MAX_EVENT_ID = 100  # customer_events.external_id is "product:" + id, at most 12
 MAX_ROW_ID = 2**63 - 1  # a BIGINT primary key
 
 VERSION_KEY = "links:version"  # bumped after every committed change of a tracked link or a library item
-CACHE_TTL_S = 600.0  # how long a cached link is trusted without a version bump (raw SQL, or Redis down at the
-# change, until the bump's retry lands): every change through the app bumps the version, so this only bounds
-# those; long enough that a
-# link clicked minutes apart (most are) is still cached, where 60 s sent 4 % of a busy set's clicks to the DB
+# How long a cached link is trusted without a version bump. Every change through the app bumps the version
+# (a bump lost to a Redis outage is retried), so this bounds only raw-SQL changes; it is long enough that a
+# link clicked minutes apart (most are) is still cached, where 60 s sent 4 % of a busy set's clicks to the DB.
+CACHE_TTL_S = 600.0
 CACHE_SIZE = 20_000
 UNKNOWN_TTL_S = 10.0  # unknown, revoked and removed tokens: short, and bounded apart from the known ones
 UNKNOWN_SIZE = 10_000

@@ -418,8 +418,8 @@ class _Chunk:
         update_rows(s, BankLine.__table__, self.status)
         insert_rows(s, Allocation.__table__, [{**row, "at": now} for row in self.allocations])
         line_ids = [row["id"] for row in self.status]
-        allocation_ids = [row.id for row in sorted(self._in(Allocation.bank_line_id, line_ids, Allocation.id))]
-        # ^ ids in insertion order (these lines had none before)
+        # in insertion order (these lines had none before)
+        allocation_ids = sorted(row.id for row in self._in(Allocation.bank_line_id, line_ids, Allocation.id))
         if len(allocation_ids) != len(self.allocations):
             raise RuntimeError("allocations of the chunk's lines changed under it")
         update_rows(s, Receivable.__table__, [{"id": r.id, "outstanding": r.outstanding, "paid_on": r.paid_on}
