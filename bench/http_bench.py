@@ -200,13 +200,10 @@ def run_target(app: str, env: dict[str, str], workers: int, threads: int, log: P
         if ready:
             ready()
         time.sleep(2.0)  # the other workers, booting beside the first
-        if side is None or not pause_beside:
-            return measure(url=f"http://127.0.0.1:{port}", **kw)
-        os.killpg(side.pid, signal.SIGSTOP)
-        try:
-            return measure(url=f"http://127.0.0.1:{port}", **kw)
-        finally:
-            os.killpg(side.pid, signal.SIGCONT)
+        if side is not None and pause_beside:
+            os.killpg(side.pid, signal.SIGSTOP)
+            running.callback(os.killpg, side.pid, signal.SIGCONT)  # on exit, before the processes are stopped
+        return measure(url=f"http://127.0.0.1:{port}", **kw)
 
 
 def counts(db_url: str) -> dict[str, int]:
