@@ -13,7 +13,8 @@ from bot.inbound import Inbound
 from bot.out import Out, Text
 from bot.outbox import enqueue
 from bot.runtime import Runtime
-from storage.models import AuditEntry, InboundMessage, Member
+from storage.models import InboundMessage, Member
+from storage.types import utcnow
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Ctx:
     msg: Inbound
     archived: InboundMessage | None = None  # this message's archive row (tag it with its customer)
     replies: list[Out] = field(default_factory=list)
+    audits: list[dict[str, Any]] = field(default_factory=list)  # audit_log rows, written at the end (dispatch)
 
     # ---- answering -------------------------------------------------------------------------
 
@@ -41,7 +43,9 @@ class Ctx:
             self.archived.customer_id = customer_id
 
     def audit(self, action: str, target: str = "", **detail: Any) -> None:
-        self.session.add(AuditEntry(actor=self.member.userid, action=action, target=target, detail=detail))
+        """Record who changed what; written with the message's archive row when its transaction commits."""
+        self.audits.append({"at": utcnow(), "actor": self.member.userid, "action": action, "target": target,
+                            "detail": detail})
 
     # ---- who is asking ---------------------------------------------------------------------
 

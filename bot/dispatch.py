@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,8 +25,9 @@ from bot.inbound import Inbound
 from bot.out import Card, CardUpdate, Out, Text, button_card
 from bot.outbox import enqueue, enqueue_card_update
 from bot.runtime import Runtime
+from storage.models import AuditEntry, InboundMessage, Member, ProcessedCallback
 from storage.models import Card as CardRow
-from storage.models import InboundMessage, Member, ProcessedCallback
+from storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +91,7 @@ def process(rt: Runtime, msg: Inbound, channel: ReplyChannel | None = None) -> b
                 ctx = Ctx(rt=rt, session=s, member=_member(rt, s, msg.from_user), msg=msg, archived=archived)
                 route(ctx)
                 channel.settle(s, ctx.userid, msg, ctx.replies)
+                _write(s, archived, ctx.audits)
             return True
         except IntegrityError:
             # the durable key was taken by a concurrent delivery of the same message
@@ -113,25 +116,44 @@ def _apologise(rt: Runtime, msg: Inbound, channel: ReplyChannel) -> bool:
     """The handler's changes are rolled back; keep the archive and the dedup key, say sorry."""
     try:
         with rt.db.transaction() as s:
-            _claim_key(s, msg)
+            archived = _claim_key(s, msg)
             member = _member(rt, s, msg.from_user)
             channel.settle(s, member.userid, msg, [Text(M.APOLOGY)])
+            _write(s, archived, [])
         return True
     except IntegrityError:
         return False
 
 
+# Core statements, compiled once: the rows every message writes skip the ORM's unit of work (on this
+# path a flushed ORM row costs several times a Core insert; bench/README.md "Callback")
+_CLAIM = insert(ProcessedCallback.__table__)
+_ARCHIVE = insert(InboundMessage.__table__)
+_AUDIT = insert(AuditEntry.__table__)
+_ARCHIVE_COLUMNS = tuple(c.key for c in InboundMessage.__table__.columns if c.key != "id")
+
+
 def _claim_key(s: Session, msg: Inbound) -> InboundMessage:
-    """The dedup key and the archive row; a message seen before (or a concurrent twin) raises IntegrityError
-    here, on the primary / unique key, and its transaction does nothing."""
+    """Take the dedup key; a message seen before (or a concurrent twin) raises IntegrityError here, on the
+    primary key, and its transaction does nothing.
+
+    Returns the archive row, not yet written: the handler may file it under a customer (or put a voice
+    message's transcript in it), and ``_write`` inserts it as it then is, once, at the end of the
+    transaction, instead of an insert now and an update later."""
     key = msg.callback_key
-    s.add(ProcessedCallback(key=key))
-    archived = InboundMessage(callback_key=key, msg_id=msg.msg_id, from_user=msg.from_user, msg_type=msg.msg_type,
-                              event=msg.event, content=msg.content or msg.title or msg.event_key or "",
-                              media_id=msg.media_id, raw=msg.raw, sent_at=msg.sent_at)
-    s.add(archived)
-    s.flush()
-    return archived
+    now = utcnow()
+    s.execute(_CLAIM, {"key": key, "processed_at": now})
+    return InboundMessage(callback_key=key, msg_id=msg.msg_id, from_user=msg.from_user, msg_type=msg.msg_type,
+                          event=msg.event, content=msg.content or msg.title or msg.event_key or "",
+                          media_id=msg.media_id, raw=msg.raw, sent_at=msg.sent_at, received_at=now,
+                          customer_id=None)
+
+
+def _write(s: Session, archived: InboundMessage, audits: list[dict[str, Any]]) -> None:
+    """The archive row and the handler's audit entries, in the message's transaction."""
+    s.execute(_ARCHIVE, {k: getattr(archived, k) for k in _ARCHIVE_COLUMNS})
+    if audits:
+        s.execute(_AUDIT, audits)
 
 
 def _member(rt: Runtime, s: Session, userid: str) -> Member:
