@@ -197,10 +197,10 @@ def one_of(column: ColumnElement[Any], values: Iterable[Any], dialect: Dialect) 
     return column.in_(listed)
 
 
-def _bound(session: Session, table: Table, cols: list[str], rows: Sequence[dict[str, Any]],
-           bound: Collection[str] = ()) -> list[tuple[Any, ...]]:
-    """``rows`` as tuples of ``cols``, each value converted as the column's type would bind it (money as text on
-    SQLite, dates, aware datetimes, JSON); dates and datetimes once per distinct value (a chunk's rows share
+def _columns(session: Session, table: Table, cols: list[str], rows: Sequence[dict[str, Any]],
+             bound: Collection[str] = ()) -> list[list[Any]]:
+    """The values of each of ``cols`` in ``rows``, converted as the column's type would bind them (money as text
+    on SQLite, dates, aware datetimes, JSON); dates and datetimes once per distinct value (a chunk's rows share
     a handful: its ``now``, its booking days). Columns in ``bound`` hold values already as the driver takes
     them (JSON already serialised) and pass unchanged."""
     dialect = session.get_bind().dialect
@@ -222,7 +222,13 @@ def _bound(session: Session, table: Table, cols: list[str], rows: Sequence[dict[
                     converted.append(proc(v))
             values = converted
         columns.append(values)
-    return list(zip(*columns, strict=True))
+    return columns
+
+
+def _bound(session: Session, table: Table, cols: list[str], rows: Sequence[dict[str, Any]],
+           bound: Collection[str] = ()) -> list[tuple[Any, ...]]:
+    """``rows`` as tuples of ``cols`` (see ``_columns``), for an executemany."""
+    return list(zip(*_columns(session, table, cols, rows, bound), strict=True))
 
 
 def _marks(session: Session, n: int) -> list[str]:
@@ -230,27 +236,63 @@ def _marks(session: Session, n: int) -> list[str]:
     return ["?"] * n if style == "qmark" else ["%s"] * n
 
 
+def _arrays(session: Session, table: Table, cols: list[str]) -> list[str] | None:
+    """On PostgreSQL, a ``%b::TYPE[]`` parameter for each of ``cols`` (the rows' values as one array per
+    column, sent in binary: psycopg escapes text-format arrays element by element in Python); None
+    elsewhere, or when a column is itself an array (unnest would flatten it)."""
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        return None
+    types = []
+    for c in cols:
+        type_ = table.c[c].type
+        if isinstance(type_.dialect_impl(dialect), ARRAY):
+            return None
+        types.append(f"%b::{type_.compile(dialect=dialect)}[]")
+    return types
+
+
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], bound: Collection[str] = ()) -> None:
-    """INSERT ``rows`` (dicts with the same keys; no column defaults applied) with one driver executemany,
-    their values converted as the columns' types would (except the ``bound`` columns, see ``_bound``):
-    SQLAlchemy's per-row machinery (parameter construction, every value through its type) costs several
-    times the write itself for thousands of rows."""
+    """INSERT ``rows`` (dicts with the same keys; no column defaults applied) in one statement, their values
+    converted as the columns' types would (except the ``bound`` columns, see ``_columns``): on PostgreSQL
+    ``INSERT … SELECT`` from ``unnest`` of one array per column (rows, and so ids, in ``rows`` order), elsewhere
+    one driver executemany. SQLAlchemy's per-row machinery (parameter construction, every value through its
+    type) costs several times the write itself for thousands of rows, and an executemany on PostgreSQL is
+    a statement per row for the server."""
     if not rows:
         return
     q = session.get_bind().dialect.identifier_preparer.quote
     cols = list(rows[0])
+    names = ", ".join(q(c) for c in cols)
+    arrays = _arrays(session, table, cols)
+    if arrays is not None:
+        session.connection().exec_driver_sql(
+            f"INSERT INTO {q(table.name)} ({names}) SELECT {names} "  # noqa: S608
+            f"FROM unnest({', '.join(arrays)}) WITH ORDINALITY AS v ({names}, v_ordinal) ORDER BY v_ordinal",
+            tuple(_columns(session, table, cols, rows, bound)))
+        return
     session.connection().exec_driver_sql(
-        f"INSERT INTO {q(table.name)} ({', '.join(q(c) for c in cols)}) "  # noqa: S608
+        f"INSERT INTO {q(table.name)} ({names}) "  # noqa: S608
         f"VALUES ({', '.join(_marks(session, len(cols)))})", _bound(session, table, cols, rows, bound))
 
 
 def update_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]], key: str = "id") -> None:
-    """UPDATE each row (by ``key``) to the other values of its dict, with one driver executemany (see
-    insert_rows)."""
+    """UPDATE each row (by ``key``) to the other values of its dict, in one statement (see insert_rows): on
+    PostgreSQL ``UPDATE … FROM unnest(…)`` (a key given twice takes its last row's values, as row-by-row
+    updates would leave it), elsewhere one driver executemany."""
     if not rows:
         return
     q = session.get_bind().dialect.identifier_preparer.quote
     cols = [c for c in rows[0] if c != key]
+    arrays = _arrays(session, table, [*cols, key])
+    if arrays is not None:
+        rows = list({row[key]: row for row in rows}.values())
+        session.connection().exec_driver_sql(
+            f"UPDATE {q(table.name)} SET {', '.join(f'{q(c)} = v.{q(c)}' for c in cols)} "  # noqa: S608
+            f"FROM unnest({', '.join(arrays)}) AS v ({', '.join(q(c) for c in [*cols, key])}) "
+            f"WHERE {q(table.name)}.{q(key)} = v.{q(key)}",
+            tuple(_columns(session, table, [*cols, key], rows)))
+        return
     marks = _marks(session, len(cols) + 1)
     session.connection().exec_driver_sql(
         f"UPDATE {q(table.name)} SET {', '.join(f'{q(c)} = {m}' for c, m in zip(cols, marks, strict=False))} "  # noqa: S608
