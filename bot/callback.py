@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from flask import Blueprint, Response, current_app, request
 
 from bot.crypto import CallbackRejected
-from bot.dispatch import ReplyChannel, process
+from bot.dispatch import Prefetched, ReplyChannel, prefetch_keys, process
 from bot.inbound import Inbound, parse_inbound, safe_parse
 from bot.out import CardUpdate, Out, Text
 from bot.runtime import Runtime
@@ -64,10 +64,16 @@ def receive() -> Response:
         return _reject(exc)
 
     # fast path of exactly-once: the first of concurrent deliveries takes the key in Redis;
-    # the database's unique key stays the authority (Redis may be flushed or restarted)
+    # the database's unique key stays the authority (Redis may be flushed or restarted). The same round
+    # trip reads what the handler needs from Redis: the asker's dialog and the members version.
     dedup_key = "callback:" + msg.callback_key
+    prefetched = None
     try:
-        first = rt.redis.set(dedup_key, "1", nx=True, ex=int(rt.config.get("wecom.dedup_ttl_s")))
+        pipe = rt.redis.pipeline(transaction=False)
+        pipe.set(dedup_key, "1", nx=True, ex=int(rt.config.get("wecom.dedup_ttl_s")))
+        pipe.mget(prefetch_keys(msg.from_user))
+        first, (dialog, members_version) = pipe.execute()
+        prefetched = Prefetched(dialog, members_version)
     except Exception:
         log.exception("redis unavailable for dedup; relying on the database key")
         first = True
@@ -76,7 +82,7 @@ def receive() -> Response:
         return Response("", status=200)
 
     channel = ReplyChannel()
-    _executor().submit(_process_logged, rt, msg, channel)
+    _executor().submit(_process_logged, rt, msg, channel, prefetched)
     in_time, passive = channel.wait(float(rt.config.get("wecom.passive_reply_budget_s")))
     if channel.failed:
         # nothing was stored: answer 5xx so WeCom retries, and forget the fast-path key so the retry is let in
@@ -93,9 +99,9 @@ def receive() -> Response:
                     mimetype="application/xml")
 
 
-def _process_logged(rt: Runtime, msg: Inbound, channel: ReplyChannel) -> None:
+def _process_logged(rt: Runtime, msg: Inbound, channel: ReplyChannel, prefetched: Prefetched | None) -> None:
     try:
-        process(rt, msg, channel)
+        process(rt, msg, channel, prefetched)
     except Exception:  # process() already logs and apologises; this is a last resort
         log.exception("unhandled error processing callback", extra={"key": msg.callback_key})
         channel.done.set()

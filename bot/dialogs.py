@@ -56,11 +56,15 @@ class DialogStore:
         self.r = r
 
     @staticmethod
-    def _key(userid: str) -> str:
+    def key(userid: str) -> str:
         return f"dialog:{userid}"
 
     def get(self, userid: str) -> Active | None:
-        raw = self.r.get(self._key(userid))
+        return self.parse(self.r.get(self.key(userid)))
+
+    @staticmethod
+    def parse(raw: bytes | str | None) -> Active | None:
+        """The dialog stored as ``raw`` (what GET of ``key(userid)`` returned)."""
         if not raw:
             return None
         data = json.loads(raw)
@@ -68,12 +72,12 @@ class DialogStore:
 
     def save(self, userid: str, active: Active) -> None:
         d = DIALOGS[active.name]
-        self.r.set(self._key(userid), json.dumps({"name": active.name, "state": active.state,
+        self.r.set(self.key(userid), json.dumps({"name": active.name, "state": active.state,
                                                   "data": active.data}, ensure_ascii=False, default=str),
                    ex=d.timeout_s)
 
     def clear(self, userid: str) -> None:
-        self.r.delete(self._key(userid))
+        self.r.delete(self.key(userid))
 
 
 def start(ctx: Ctx, name: str, data: dict[str, Any] | None = None, state: str | None = None) -> None:

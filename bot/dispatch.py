@@ -17,7 +17,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot import dialogs, router
+from bot import dialogs, members, router
 from bot import messages as M
 from bot.cards import handle_click
 from bot.context import Ctx
@@ -81,15 +81,30 @@ def _passive_ok(out: Out) -> bool:
     return isinstance(out, Text) and len(out.content.encode("utf-8")) <= PASSIVE_TEXT_LIMIT
 
 
-def process(rt: Runtime, msg: Inbound, channel: ReplyChannel | None = None) -> bool:
+@dataclass(frozen=True)
+class Prefetched:
+    """What the callback read from Redis in the round trip of its dedup key (``PREFETCH`` order)."""
+
+    dialog: bytes | None  # the asker's dialog, as stored
+    members_version: bytes | None  # bot.members.VERSION_KEY
+
+
+def prefetch_keys(userid: str) -> tuple[str, str]:
+    return dialogs.DialogStore.key(userid), members.VERSION_KEY
+
+
+def process(rt: Runtime, msg: Inbound, channel: ReplyChannel | None = None,
+            prefetched: Prefetched | None = None) -> bool:
     """Handle one message exactly once; False when it was a duplicate (nothing done)."""
     channel = channel or ReplyChannel()
     try:
         try:
             with rt.db.transaction() as s:
                 archived = _claim_key(s, msg)
-                ctx = Ctx(rt=rt, session=s, member=_member(rt, s, msg.from_user), msg=msg, archived=archived)
-                route(ctx)
+                version = members.version(rt, prefetched.members_version) if prefetched is not None else None
+                ctx = Ctx(rt=rt, session=s, member=_member(rt, s, msg.from_user, version), msg=msg,
+                          archived=archived)
+                route(ctx, prefetched)
                 channel.settle(s, ctx.userid, msg, ctx.replies)
                 _write(s, archived, ctx.audits)
             return True
@@ -156,8 +171,15 @@ def _write(s: Session, archived: InboundMessage, audits: list[dict[str, Any]]) -
         s.execute(_AUDIT, audits)
 
 
-def _member(rt: Runtime, s: Session, userid: str) -> Member:
-    member = s.scalar(select(Member).where(Member.userid == userid))
+def _member(rt: Runtime, s: Session, userid: str, version: bytes | None = None) -> Member:
+    """The asker's row (from the process's cache when ``version`` is the members version it was cached
+    under), created on first contact; a configured admin gets the admin role."""
+    cached = members.cache(rt)
+    member = cached.attach(s, userid, version) if version else None
+    if member is None:
+        member = s.scalar(select(Member).where(Member.userid == userid))
+        if member is not None and version:
+            cached.put(member, version)
     admins = set(rt.config.get("roles.admins"))
     if member is None:
         member = Member(userid=userid, name=userid, roles=["admin"] if userid in admins else [])
@@ -183,7 +205,7 @@ def _request_access(s: Session, member: Member) -> None:
                 dedup_key=f"access:{member.userid}:{admin.userid}")
 
 
-def route(ctx: Ctx) -> None:
+def route(ctx: Ctx, prefetched: Prefetched | None = None) -> None:
     msg = ctx.msg
     if msg.is_card_click:
         handle_click(ctx)
@@ -191,7 +213,7 @@ def route(ctx: Ctx) -> None:
     if msg.is_event:
         return  # enter_agent, menu events, external-contact changes: archived, nothing to answer
     store = dialogs.DialogStore(ctx.rt.redis)
-    active = store.get(ctx.userid)
+    active = store.parse(prefetched.dialog) if prefetched is not None else store.get(ctx.userid)
     text = msg.text if msg.msg_type == "text" else ""
     if text == "取消":
         if active and active.dialog:

@@ -56,10 +56,10 @@ from typing import Any
 import redis
 from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, request
 from flask.sessions import SessionInterface
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import ORMExecuteState, Session, object_session
 
+from bot import versions
 from bot.runtime import Runtime
 from domain.crawlers import is_preview_or_bot
 from jobs import link_clicks as clicks
@@ -91,7 +91,6 @@ KICK_EVERY_S = 1.0  # the web process drains the click queue at most this often
 REDIS_RETRY_S = 2.0  # after a Redis failure, clicks go straight to the database for this long
 BUMP_RETRY_S = 1.0  # a links-version bump lost to a Redis outage is retried this often until it lands
 MAX_BUFFER = 10_000  # clicks a process holds for its next flush; past this a click is pushed in its own round trip
-_CHANGED = "salesbot.links_changed"
 
 
 def _rt() -> Runtime:
@@ -625,65 +624,11 @@ def _direct(st: Clicks, token: str, click_id: str, preview: bool, at: float, ua:
 # ---- version bumps ---------------------------------------------------------------------------------
 
 
-def _mark_changed(_mapper: Any, _conn: Any, target: Any) -> None:
-    session = object_session(target)
-    if session is not None:
-        session.info[_CHANGED] = True
-
-
-for _cls in (TrackedLink, LinkItem):
-    event.listen(_cls, "after_update", _mark_changed)
-    event.listen(_cls, "after_delete", _mark_changed)
-
-
 def watch_link_changes(rt: Runtime) -> None:
     """Bump ``VERSION_KEY`` after each commit (through ``rt.db``) that changed a tracked link or a library
-    item, by the ORM on objects or by an ORM UPDATE / DELETE statement."""
-    if rt.extras.get(_CHANGED):
-        return
-    rt.extras[_CHANGED] = True
-
-    def statement(state: ORMExecuteState) -> None:
-        if (state.is_update or state.is_delete) and state.bind_mapper is not None \
-                and state.bind_mapper.class_ in (TrackedLink, LinkItem):
-            state.session.info[_CHANGED] = True
-
-    guard = threading.Lock()
-    lost = [0]  # changes whose bump is still owed; a thread retries while there are any
-
-    def bump() -> bool:
-        try:
-            rt.redis.incr(VERSION_KEY)
-            return True
-        except (redis.RedisError, OSError):
-            return False
-
-    def retry() -> None:
-        """Bump until Redis takes it: the redirects then drop what they cached before the changes. A bump
-        covers every change counted before it; one lost meanwhile keeps the thread going."""
-        while True:
-            time.sleep(BUMP_RETRY_S)
-            with guard:
-                owed = lost[0]
-            if bump():
-                with guard:
-                    lost[0] -= owed
-                    if lost[0] == 0:
-                        log.info("links version bumped after redis came back")
-                        return
-
-    def committed(session: Session) -> None:
-        if session.info.pop(_CHANGED, False) and not bump():
-            log.warning("redis unavailable: the link change reaches cached redirects once redis is back "
-                        f"(retried every {BUMP_RETRY_S:g} s), at the latest within {CACHE_TTL_S:.0f} s")
-            with guard:
-                lost[0] += 1
-                start = lost[0] == 1
-            if start:
-                threading.Thread(target=retry, name="links-version-bump", daemon=True).start()
-
-    event.listen(rt.db.sessions, "do_orm_execute", statement)
-    event.listen(rt.db.sessions, "after_commit", committed)
+    item, by the ORM on objects or by an ORM UPDATE / DELETE statement (``bot.versions``)."""
+    versions.watch(rt, VERSION_KEY, (TrackedLink, LinkItem), retry_s=lambda: BUMP_RETRY_S,
+                   lost_note=f"the link change reaches cached redirects, at the latest within {CACHE_TTL_S:.0f} s,")
 
 
 def _bad(field: str, problem: str, status: int = 400) -> tuple[Response, int]:

@@ -38,4 +38,8 @@ def build_runtime(config: Config, *, embedded_redis_name: str = "default") -> Ru
     aes = config.get("wecom.encoding_aes_key") or "A" * 43
     crypto = WeComCrypto(config.get("wecom.token"), aes, config.get("wecom.corp_id"),
                          config.get("wecom.max_clock_skew_s"))
-    return Runtime(config=config, db=db, redis=r, wecom=wecom, crypto=crypto)
+    rt = Runtime(config=config, db=db, redis=r, wecom=wecom, crypto=crypto)
+    from bot.members import watch_member_changes
+
+    watch_member_changes(rt)  # in every process: a member changed anywhere drops every process's cached copy
+    return rt
