@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from bot import dialogs, router
@@ -68,19 +68,23 @@ def find_customers(session: Session, query: str) -> list[Customer]:
         c = session.get(Customer, ref) if ref is not None else None
         return [c] if c else []
     key = normalise_company_name(q)
-    # name_key is always normalise(name), so the exact name needs no arm (customers.name has no index)
-    exact = list(session.scalars(select(Customer).where(or_(Customer.name_key == key,
-                                                            Customer.credit_code == q.upper()))))
+    exact = list(session.scalars(_EXACT, {"key": key, "code": q.upper()}))
     if exact:
         return exact
     like = q.replace("%", "").replace("_", "")
-    prefix = list(session.scalars(select(Customer).where(or_(Customer.name.startswith(like),
-                                                             Customer.name_key.startswith(key)))
-                                  .order_by(Customer.name).limit(50)))
+    prefix = list(session.scalars(_PREFIX, {"like": like, "key": key}))
     if prefix:
         return prefix
-    return list(session.scalars(select(Customer).where(Customer.name.contains(like))
-                                .order_by(Customer.name).limit(50)))
+    return list(session.scalars(_CONTAINS, {"like": like}))
+
+
+# built once (every message naming a customer runs them): name_key is always normalise(name), so the exact
+# name needs no arm (customers.name has no index)
+_EXACT = select(Customer).where(or_(Customer.name_key == bindparam("key"), Customer.credit_code == bindparam("code")))
+_PREFIX = (select(Customer).where(or_(Customer.name.startswith(bindparam("like")),
+                                      Customer.name_key.startswith(bindparam("key"))))
+           .order_by(Customer.name).limit(50))
+_CONTAINS = select(Customer).where(Customer.name.contains(bindparam("like"))).order_by(Customer.name).limit(50)
 
 
 def resolve_customer(ctx: Ctx, query: str, redo: str) -> Customer | None:
