@@ -1,9 +1,12 @@
 """The funnel heatmap as a PNG (PRODUCT.md §1.6): reps × stages, coloured by dwell / SLA, the three
 worst overtime cells outlined in red and listed with their suggestions under the grid.
 
-Drawn with Pillow (issue 9: one image per manager every Monday; matplotlib took ~0.3 s an image, this
-takes a few milliseconds), every text in the CJK font from ``domain.fonts`` so Chinese labels never turn
-into boxes; a character the font lacks raises a "Glyph … missing from font" warning, as matplotlib did.
+Drawn with Pillow and numpy (issue 9: one image per manager every Monday; matplotlib took ~0.3 s an
+image), every text in the CJK font from ``domain.fonts`` so Chinese labels never turn into boxes; a
+character the font lacks raises a "Glyph … missing from font" warning, as matplotlib did. Pillow renders
+each line of text once into a coverage mask, kept across images (stage names, cell values, advice repeat);
+the cells, bars and masks are put on a numpy array with the rounding of Pillow's ImageDraw, so the pixels
+are those ImageDraw would draw, at a fraction of the cost (Pillow's glyph rendering was most of it).
 The layout is matplotlib's of before (same size, grid, colour scale RdYlGn reversed, cell texts, red
 outlines with rank marks, colour bar, notes). Returns bytes; writes nothing.
 """
@@ -11,13 +14,16 @@ outlines with rank marks, colour bar, notes). Returns bytes; writes nothing.
 from __future__ import annotations
 
 import struct
+import threading
 import unicodedata
 import warnings
 import zlib
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from datetime import timedelta
-from functools import cache
+from functools import cache, lru_cache
 
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from domain.fonts import cjk_font_path
@@ -58,8 +64,10 @@ def wrap_text(text: str, width: float) -> list[str]:
     """Lines of at most ``width`` (a CJK character = 1, others ≈ 0.55), never splitting a number or word."""
     lines: list[str] = []
     line = ""
+    used = 0.0  # the display width of ``line``, summed left to right as it grows
     for ch in text:
-        if line and sum(map(_display_width, line + ch)) > width:
+        w = _display_width(ch)
+        if line and used + w > width:
             cut = len(line)
             if ch.isascii() and ch.isalnum():
                 while cut > 0 and line[cut - 1].isascii() and line[cut - 1].isalnum():
@@ -67,8 +75,10 @@ def wrap_text(text: str, width: float) -> list[str]:
                 cut = cut or len(line)
             lines.append(line[:cut].rstrip())
             line = line[cut:].lstrip()
+            used = sum(map(_display_width, line))
         if line or not ch.isspace():
             line += ch
+            used += w
     if line.strip():
         lines.append(line.rstrip())
     return lines
@@ -85,9 +95,10 @@ def _note_lines(heatmap: FunnelHeatmap) -> list[str]:
     return lines
 
 
-def _layout_height(heatmap: FunnelHeatmap) -> int:
+def _size(heatmap: FunnelHeatmap, note_lines: int, dpi: int) -> tuple[int, int]:
     rows = max(1, len(heatmap.reps))
-    return _TOP + rows * _ROW + _GAP + len(_note_lines(heatmap)) * _LINE + _BOTTOM
+    height = _TOP + rows * _ROW + _GAP + note_lines * _LINE + _BOTTOM
+    return round(_WIDTH * dpi / 100), round(height * dpi / 100)
 
 
 def image_size(heatmap: FunnelHeatmap, dpi: int = DPI) -> tuple[int, int]:
@@ -95,7 +106,7 @@ def image_size(heatmap: FunnelHeatmap, dpi: int = DPI) -> tuple[int, int]:
 
     width = 8 in; height = (1.10 + 0.55 × reps + 0.40 + 0.26 × note lines + 0.20) in; × dpi, rounded.
     """
-    return round(_WIDTH * dpi / 100), round(_layout_height(heatmap) * dpi / 100)
+    return _size(heatmap, len(_note_lines(heatmap)), dpi)
 
 
 # ColorBrewer RdYlGn (matplotlib's "RdYlGn"), reversed: green (0) … yellow (1) … red (2+).
@@ -161,14 +172,10 @@ def _check_glyphs(path: str, texts: list[str]) -> None:
             warnings.warn(f"Glyph {ord(ch)} ({ch!r}) missing from font(s) {path}.", RuntimeWarning, stacklevel=3)
 
 
-def _png(image: Image.Image, dpi: int) -> bytes:
-    """``image`` (RGB) as PNG bytes: every row with the Sub filter and zlib level 1, which is 2–3 times
-    faster than Pillow's adaptive filtering for these flat-coloured charts, at a similar size."""
-    import numpy as np
-
-    rows = np.asarray(image, dtype=np.uint8)
-    height, width, _ = rows.shape
-    rows = rows.reshape(height, width * 3)
+def _png(rows: np.ndarray, dpi: int) -> bytes:
+    """``rows`` (height × width·3, RGB) as PNG bytes: every row with the Sub filter and zlib level 1, which is
+    2–3 times faster than Pillow's adaptive filtering for these flat-coloured charts, at a similar size."""
+    height, width = rows.shape[0], rows.shape[1] // 3
     data = np.empty((height, width * 3 + 1), dtype=np.uint8)
     data[:, 0] = 1  # filter type Sub: each byte minus the same byte of the pixel to its left
     data[:, 1:4] = rows[:, :3]
@@ -180,15 +187,124 @@ def _png(image: Image.Image, dpi: int) -> bytes:
     per_metre = round(dpi / 0.0254)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
             + chunk(b"pHYs", struct.pack(">IIB", per_metre, per_metre, 1))
-            + chunk(b"IDAT", zlib.compress(data.tobytes(), 1)) + chunk(b"IEND", b""))
+            + chunk(b"IDAT", zlib.compress(data, 1)) + chunk(b"IEND", b""))
+
+
+# A coverage mask (0–255, as Pillow renders text and shapes) and where its top-left corner goes relative
+# to the point it is drawn at.
+_Mask = tuple[np.ndarray, int, int]
+
+
+class _MaskCache:
+    """Masks (text lines, badges, the colour bar's label) by what they show, kept across images (stage names,
+    cell values, advice lines repeat) up to ``max_bytes``, the least recently used dropped first."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._masks: OrderedDict[Hashable, _Mask] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, make: Callable[[], tuple[Image.Image, int, int]]) -> _Mask:
+        with self._lock:
+            found = self._masks.get(key)
+            if found is not None:
+                self._masks.move_to_end(key)
+                return found
+        image, left, top = make()
+        mask = np.asarray(image, dtype=np.uint8)
+        mask.flags.writeable = False
+        with self._lock:
+            if key not in self._masks:
+                self._masks[key] = (mask, left, top)
+                self.bytes += mask.nbytes
+            while self.bytes > self.max_bytes and len(self._masks) > 1:
+                _, (dropped, _, _) = self._masks.popitem(last=False)
+                self.bytes -= dropped.nbytes
+        return mask, left, top
+
+    def __len__(self) -> int:
+        return len(self._masks)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._masks.clear()
+            self.bytes = 0
+
+
+_MASKS = _MaskCache(16 * 2**20)  # at 150 dpi a line of notes takes ≈ 25 KB, a cell value ≈ 1.5 KB
+
+
+def _text_mask(path: str, pixels: int, text: str, anchor: str) -> _Mask:
+    """One line of ``text`` as Pillow draws it, for drawing anchored at a point."""
+    def draw() -> tuple[Image.Image, int, int]:
+        font = _font(path, pixels)
+        left, top, right, bottom = font.getbbox(text, anchor=anchor)
+        mask = Image.new("L", (right - left, bottom - top), 0)
+        ImageDraw.Draw(mask).text((-left, -top), text, font=font, fill=255, anchor=anchor)
+        return mask, left, top
+
+    return _MASKS.get(("text", path, pixels, text, anchor), draw)
+
+
+def _rounded_mask(width: int, height: int, radius: int) -> _Mask:
+    def draw() -> tuple[Image.Image, int, int]:
+        mask = Image.new("L", (width, height), 0)
+        ImageDraw.Draw(mask).rounded_rectangle((0, 0, width - 1, height - 1), radius=radius, fill=255)
+        return mask, 0, 0
+
+    return _MASKS.get(("rounded", width, height, radius), draw)
+
+
+def _colorbar_label_mask(path: str, pixels: int, span: int, height: int) -> _Mask:
+    """The colour bar's label, turned to read upwards along a bar ``span`` pixels high."""
+    def draw() -> tuple[Image.Image, int, int]:
+        label = Image.new("L", (span, height), 0)
+        ImageDraw.Draw(label).text((span // 2, height // 2), _COLORBAR, font=_font(path, pixels), fill=255,
+                                   anchor="mm")
+        return label.rotate(90, expand=True), 0, 0
+
+    return _MASKS.get(("colorbar", path, pixels, span, height), draw)
+
+
+@lru_cache(maxsize=64)
+def _colorbar_strip(span: int) -> np.ndarray:
+    """The colour bar's colours, top (2.0) to bottom (0.0), one per pixel row of a bar ``span`` + 1 high."""
+    strip = np.array([ratio_colour((span - i) / span * _RATIO_MAX) for i in range(span + 1)], dtype=np.uint8)
+    strip.flags.writeable = False
+    return strip
+
+
+@lru_cache(maxsize=256)
+def _run(colour: tuple[int, int, int], pixels: int) -> np.ndarray:
+    """``pixels`` pixels of ``colour``, as RGB bytes."""
+    run = np.tile(np.array(colour, dtype=np.uint8), pixels)
+    run.flags.writeable = False
+    return run
+
+
+@lru_cache(maxsize=1024)
+def _blend_lut(background: tuple[int, int, int], colour: tuple[int, int, int]) -> np.ndarray:
+    """``colour`` over ``background`` at coverage 0…255 (per channel), rounded as Pillow's blend."""
+    alpha = np.arange(256, dtype=np.uint32)
+    below, above = (np.array(c, dtype=np.uint32)[:, None] for c in (background, colour))
+    t = below * (255 - alpha) + above * alpha + 128
+    lut = (((t >> 8) + t) >> 8).astype(np.uint8)  # [channel, coverage]
+    lut.flags.writeable = False
+    return lut
+
+
+_BLACK, _WHITE = (0, 0, 0), (0xFF, 0xFF, 0xFF)
 
 
 class _Canvas:
-    """Drawing in the layout's units (hundredths of an inch) on a Pillow image at ``dpi``."""
+    """Drawing in the layout's units (hundredths of an inch) on RGB pixel rows at ``dpi`` (an array of
+    height × width·3 bytes). Text and shapes are blended as Pillow's ImageDraw blends them, same rounding,
+    so the pixels are those it would draw."""
 
     def __init__(self, width_px: int, height_px: int, dpi: int, font: str) -> None:
-        self.image = Image.new("RGB", (width_px, height_px), "white")
-        self.draw = ImageDraw.Draw(self.image)
+        self.rows = np.full((height_px, width_px * 3), 0xFF, dtype=np.uint8)
+        self.width, self.height = width_px, height_px
         self.scale = dpi / 100
         self.dpi = dpi
         self.font_path = font
@@ -196,28 +312,69 @@ class _Canvas:
     def px(self, units: float) -> int:
         return round(units * self.scale)
 
-    def font(self, points: float) -> ImageFont.FreeTypeFont:
-        return _font(self.font_path, round(points * self.dpi / 72))
+    def font_pixels(self, points: float) -> int:
+        return round(points * self.dpi / 72)
 
-    def text(self, x: float, y: float, text: str, points: float, fill: object = "black", anchor: str = "mm",
-             spacing: float = 1.0) -> None:
+    def fill(self, box: tuple[int, int, int, int], colour: tuple[int, int, int]) -> None:
+        """``box`` (x0, y0, x1, y1 in pixels, inclusive as ImageDraw's) filled with ``colour``."""
+        x0, y0, x1, y1 = max(box[0], 0), max(box[1], 0), min(box[2], self.width - 1), box[3]
+        if x0 <= x1:
+            self.rows[y0:y1 + 1, 3 * x0:3 * x1 + 3] = _run(colour, x1 - x0 + 1)
+
+    def outline(self, box: tuple[int, int, int, int], colour: tuple[int, int, int], width: int) -> None:
+        """``ImageDraw.rectangle(box, outline=colour, width=width)``: a frame ``width`` pixels thick inside box."""
+        x0, y0, x1, y1 = box
+        self.fill((x0, y0, x1, y0 + width - 1), colour)
+        self.fill((x0, y1 - width + 1, x1, y1), colour)
+        self.fill((x0, y0, x0 + width - 1, y1), colour)
+        self.fill((x1 - width + 1, y0, x1, y1), colour)
+
+    def blend(self, x: int, y: int, mask: np.ndarray, colour: tuple[int, int, int]) -> None:
+        """``colour`` over the pixels from (x, y) with coverage ``mask``: out = (bg·(255 − a) + colour·a) / 255
+        rounded as Pillow rounds it (its DIV255), clipped to the image."""
+        x0, y0 = max(x, 0), max(y, 0)
+        x1, y1 = min(x + mask.shape[1], self.width), min(y + mask.shape[0], self.height)
+        if x0 >= x1 or y0 >= y1:
+            return
+        mask = mask[y0 - y:y1 - y, x0 - x:x1 - x]
+        region = self.rows[y0:y1, 3 * x0:3 * x1]
+        background = (int(region[0, 0]), int(region[0, 1]), int(region[0, 2]))
+        if (region == _run(background, x1 - x0)).all():  # one colour under the mask (text on a cell)
+            lut = _blend_lut(background, colour)
+            for channel in range(3):
+                region[:, channel::3] = lut[channel].take(mask)
+            return
+        alpha = np.repeat(mask, 3, axis=1).astype(np.uint16)
+        t = region * (255 - alpha)
+        t += _run(colour, x1 - x0) * alpha
+        t += 128
+        region[...] = ((t >> 8) + t) >> 8
+
+    def draw(self, x: int, y: int, mask: _Mask, colour: tuple[int, int, int]) -> None:
+        coverage, left, top = mask
+        self.blend(x + left, y + top, coverage, colour)
+
+    def line_mask(self, points: float, text: str, anchor: str) -> _Mask:
+        return _text_mask(self.font_path, self.font_pixels(points), text, anchor)
+
+    def text(self, x: float, y: float, text: str, points: float, fill: tuple[int, int, int] = _BLACK,
+             anchor: str = "mm", spacing: float = 1.0) -> None:
         """``text`` (lines split on newlines) anchored at (x, y) units: anchor as Pillow's, per block."""
-        font = self.font(points)
         lines = text.split("\n")
         line_px = round(points * self.dpi / 72 * 1.2 * spacing)
         total = line_px * (len(lines) - 1)
         top = self.px(y) - {"m": total / 2, "d": total, "s": total}.get(anchor[1], 0)
         for i, line in enumerate(lines):
-            self.draw.text((self.px(x), round(top + i * line_px)), line, font=font, fill=fill, anchor=anchor)
+            self.draw(self.px(x), round(top + i * line_px), self.line_mask(points, line, anchor), fill)
 
 
 def render_heatmap_png(heatmap: FunnelHeatmap, *, title: str | None = None, dpi: int = DPI) -> bytes:
     """The heatmap as PNG bytes, of size ``image_size(heatmap, dpi)``."""
     font = str(cjk_font_path())
-    width_px, height_px = image_size(heatmap, dpi)
+    notes = _note_lines(heatmap)
+    width_px, height_px = _size(heatmap, len(notes), dpi)
     rows, cols = max(1, len(heatmap.reps)), len(heatmap.stages)
     c = _Canvas(width_px, height_px, dpi, font)
-    draw = c.draw
     grid_w = _WIDTH - _LEFT - _RIGHT
     col_w = grid_w / max(cols, 1)
     texts: list[str] = []
@@ -233,32 +390,32 @@ def render_heatmap_png(heatmap: FunnelHeatmap, *, title: str | None = None, dpi:
         for col in range(cols):
             cell = row[col] if col < len(row) else None
             ratio = None if cell is None else cell.ratio
-            draw.rectangle(cell_box(r, col), fill=ratio_colour(ratio))
+            c.fill(cell_box(r, col), ratio_colour(ratio))
             cx, cy = _LEFT + (col + 0.5) * col_w, _TOP + (r + 0.5) * _ROW
             if cell is None or cell.avg_days is None or cell.ratio is None:
                 c.text(cx, cy, _EMPTY_CELL, _PT, _GREY_TEXT)
                 texts.append(_EMPTY_CELL)
                 continue
-            colour = "white" if cell.ratio >= 1.7 or cell.ratio <= 0.25 else "black"
+            colour = _WHITE if cell.ratio >= 1.7 or cell.ratio <= 0.25 else _BLACK
             label = _CELL.format(avg=cell.avg_days, ratio=cell.ratio)
             c.text(cx, cy, label, _PT, colour, spacing=0.95)
             texts.append(label)
     if not cols:  # no stage has an SLA: an empty grid
-        draw.rectangle((c.px(_LEFT), c.px(_TOP), c.px(_LEFT + grid_w) - 1, c.px(_TOP + rows * _ROW) - 1),
-                       fill=_EMPTY_COLOUR)
+        c.fill((c.px(_LEFT), c.px(_TOP), c.px(_LEFT + grid_w) - 1, c.px(_TOP + rows * _ROW) - 1), _EMPTY_COLOUR)
 
     # the flagged cells: a red outline and the rank in a red badge
     stage_keys = [s.key for s in heatmap.stages]
     for flag in heatmap.flagged:
         r, col = heatmap.reps.index(flag.rep), stage_keys.index(flag.stage)
-        draw.rectangle(cell_box(r, col, 0.03), outline=_FLAG_COLOUR, width=max(1, round(3 * dpi / 72)))
+        c.outline(cell_box(r, col, 0.03), _FLAG_COLOUR, max(1, round(3 * dpi / 72)))
         mark = _RANK_MARKS[flag.rank - 1] if flag.rank <= len(_RANK_MARKS) else str(flag.rank)
-        bx, by = _LEFT + (col + 0.1) * col_w, _TOP + (r + 0.22) * _ROW
-        badge = c.font(_PT_SMALL)
-        left, top, right, bottom = draw.textbbox((c.px(bx), c.px(by)), mark, font=badge, anchor="lm")
+        bx, by = c.px(_LEFT + (col + 0.1) * col_w), c.px(_TOP + (r + 0.22) * _ROW)
+        text = c.line_mask(_PT_SMALL, mark, "lm")
+        (height, width), left, top = text[0].shape, text[1], text[2]
         pad = max(1, round(0.15 * _PT_SMALL * dpi / 72))
-        draw.rounded_rectangle((left - pad, top - pad, right + pad, bottom + pad), radius=pad, fill=_FLAG_COLOUR)
-        draw.text((c.px(bx), c.px(by)), mark, font=badge, fill="white", anchor="lm")
+        c.draw(bx + left - pad, by + top - pad, _rounded_mask(width + 2 * pad + 1, height + 2 * pad + 1, pad),
+               _FLAG_COLOUR)
+        c.draw(bx, by, text, _WHITE)
         texts.append(mark)
 
     # column labels above the grid, row labels left of it
@@ -271,21 +428,18 @@ def render_heatmap_png(heatmap: FunnelHeatmap, *, title: str | None = None, dpi:
         texts.append(name)
 
     # the colour bar: the scale top (2.0, red) to bottom (0.0, green), ticks and its label
-    bar_x0, bar_x1 = _WIDTH - _RIGHT + 25, _WIDTH - _RIGHT + 25 + 18
+    bar_x0, bar_x1 = c.px(_WIDTH - _RIGHT + 25), c.px(_WIDTH - _RIGHT + 25 + 18)
     top_px, bottom_px = c.px(_TOP), c.px(_TOP + rows * _ROW) - 1
     span = max(1, bottom_px - top_px)
-    for y in range(top_px, bottom_px + 1):
-        draw.line((c.px(bar_x0), y, c.px(bar_x1) - 1, y), fill=ratio_colour((bottom_px - y) / span * _RATIO_MAX))
-    draw.rectangle((c.px(bar_x0), top_px, c.px(bar_x1) - 1, bottom_px), outline="black", width=1)
-    small = c.font(_PT_SMALL)
+    strip = _colorbar_strip(span)[span - (bottom_px - top_px):]
+    c.rows[top_px:bottom_px + 1, 3 * bar_x0:3 * bar_x1] = np.tile(strip, bar_x1 - bar_x0)
+    c.outline((bar_x0, top_px, bar_x1 - 1, bottom_px), _BLACK, 1)
     for tick in _BAR_TICKS:
         y = round(bottom_px - tick / _RATIO_MAX * span)
-        draw.line((c.px(bar_x1) - 1, y, c.px(bar_x1) + c.px(3), y), fill="black", width=1)
-        draw.text((c.px(bar_x1) + c.px(5), y), f"{tick:.1f}", font=small, fill="black", anchor="lm")
-    label = Image.new("L", (span, round(_PT_SMALL * dpi / 72 * 1.5)), 0)
-    ImageDraw.Draw(label).text((span // 2, label.height // 2), _COLORBAR, font=small, fill=255, anchor="mm")
-    label = label.rotate(90, expand=True)
-    c.image.paste("black", (c.px(bar_x1) + c.px(32), top_px), label)
+        c.fill((bar_x1 - 1, y, bar_x1 + c.px(3), y), _BLACK)
+        c.draw(bar_x1 + c.px(5), y, c.line_mask(_PT_SMALL, f"{tick:.1f}", "lm"), _BLACK)
+    label = _colorbar_label_mask(font, c.font_pixels(_PT_SMALL), span, round(_PT_SMALL * dpi / 72 * 1.5))
+    c.draw(bar_x1 + c.px(32), top_px, label, _BLACK)
     texts.append(_COLORBAR)
 
     # the title and the notes under the grid
@@ -294,10 +448,10 @@ def render_heatmap_png(heatmap: FunnelHeatmap, *, title: str | None = None, dpi:
     c.text(_WIDTH / 2, 30, heading, _PT_TITLE)
     texts.append(heading)
     y = _TOP + rows * _ROW + _GAP
-    for line in _note_lines(heatmap):
+    for line in notes:
         c.text(30, y + _LINE / 2, line, _PT_SMALL, anchor="lm")
         texts.append(line)
         y += _LINE
     _check_glyphs(font, texts)
 
-    return _png(c.image, dpi)
+    return _png(c.rows, dpi)

@@ -127,3 +127,56 @@ def test_a_missing_glyph_is_reported_like_matplotlib_did(monkeypatch) -> None:
         warnings.simplefilter("always")
         render_heatmap_png(heatmap)
     assert glyph_warnings(caught)
+
+
+def _decoded(png: bytes):
+    import io
+
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png))
+    image.load()
+    return image.convert("RGB")
+
+
+def test_text_is_drawn_as_pillow_draws_it() -> None:
+    """The chart blends cached text masks itself; the title must come out pixel for pixel as ImageDraw.text."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from domain import funnel_chart as FC
+
+    heatmap = funnel_heatmap(SEEDED_WEEK, REPS, START, rep_names=NAMES)
+    image = _decoded(render_heatmap_png(heatmap, title="张三 团队漏斗热力图 SLA 1.7×"))
+    expected = Image.new("RGB", image.size, "white")
+    font = ImageFont.truetype(str(cjk_font_path()), round(FC._PT_TITLE * FC.DPI / 72))
+    ImageDraw.Draw(expected).text((round(FC._WIDTH / 2 * FC.DPI / 100), round(30 * FC.DPI / 100)),
+                                  "张三 团队漏斗热力图 SLA 1.7×", font=font, fill="black", anchor="mm")
+    band = (0, 0, image.width, round(60 * FC.DPI / 100))  # the title, above the column labels
+    assert image.crop(band).tobytes() == expected.crop(band).tobytes()
+
+
+def test_the_mask_cache_changes_nothing_in_the_image(monkeypatch) -> None:
+    from domain import funnel_chart as FC
+
+    monkeypatch.setattr(FC, "_MASKS", FC._MaskCache(16 * 2**20))
+    heatmap = funnel_heatmap(SEEDED_WEEK, REPS, START, rep_names=NAMES)
+    other = funnel_heatmap(SEEDED_WEEK[:4], ["zhangsan", "lisi"], START, rep_names=NAMES)
+    cold = render_heatmap_png(heatmap)
+    assert len(FC._MASKS) > 0
+    render_heatmap_png(other)  # shares stage names, rep names, ticks… with the first
+    assert render_heatmap_png(heatmap) == cold
+    FC._MASKS.clear()
+    assert render_heatmap_png(heatmap) == cold
+
+
+def test_the_mask_cache_stays_within_its_bound(monkeypatch) -> None:
+    from domain import funnel_chart as FC
+
+    unbounded = render_heatmap_png(funnel_heatmap(SEEDED_WEEK, REPS, START, rep_names=NAMES))
+    small = FC._MaskCache(20_000)  # a few lines of notes at most
+    monkeypatch.setattr(FC, "_MASKS", small)
+    for n in range(5):
+        names = {rep: f"{name}{n}" for rep, name in NAMES.items()}
+        render_heatmap_png(funnel_heatmap(SEEDED_WEEK, REPS, START, rep_names=names))
+        assert small.bytes <= small.max_bytes or len(small) == 1
+    assert render_heatmap_png(funnel_heatmap(SEEDED_WEEK, REPS, START, rep_names=NAMES)) == unbounded
