@@ -209,9 +209,13 @@ def _is_preview(user_agent: str) -> bool:
     return is_preview_or_bot(user_agent)
 
 
+SESSIONLESS = ("/t/", "/wecom/callback")  # paths that never use the Flask session
+
+
 class _NoSessionForLinks(SessionInterface):
-    """The app signs a session cookie for the upload page; a tracked link never uses one, and opening it
-    (a new signing serializer each time) costs as much as the rest of Flask's part of the redirect."""
+    """The app signs a session cookie for the upload page; a tracked link and the WeCom callback never use
+    one, and opening it (a new signing serializer each time) costs as much as the rest of Flask's part of
+    the redirect."""
 
     def __init__(self, inner: SessionInterface) -> None:
         self.inner = inner
@@ -220,7 +224,7 @@ class _NoSessionForLinks(SessionInterface):
         return getattr(self.inner, name)
 
     def open_session(self, app: Flask, request: Any) -> Any:
-        if request.path.startswith("/t/"):
+        if request.path.startswith(SESSIONLESS):
             return None  # Flask uses a null session and saves nothing
         return self.inner.open_session(app, request)
 
