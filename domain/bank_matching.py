@@ -254,15 +254,21 @@ def _customers_named(payer_name: str, customers: Sequence[CustomerRef]) -> set[i
 
 
 def _earliest_due_first(receivables: Sequence[OpenReceivable], amount: Decimal) -> tuple[Allocation, ...]:
-    allocations: list[Allocation] = []
+    return tuple(Allocation(rid, applied) for rid, applied in earliest_due_first(receivables, amount))
+
+
+def earliest_due_first(receivables: Sequence[OpenReceivable], amount: Decimal) -> list[tuple[int, Decimal]]:
+    """(receivable id, part of ``amount``) for step 1: the receivables in the order given (earliest due
+    first), each taking what it has outstanding until the amount is spent."""
+    allocations: list[tuple[int, Decimal]] = []
     remaining = amount
     for r in receivables:
         if remaining <= 0:
             break
         applied = min(remaining, r.outstanding)
-        allocations.append(Allocation(r.id, applied))
+        allocations.append((r.id, applied))
         remaining -= applied
-    return tuple(allocations)
+    return allocations
 
 
 def _first_exact_subset(

@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
@@ -144,7 +145,39 @@ def _due_key(r: _Receivable) -> tuple[date, int]:
     return (r.due_on, r.id)
 
 
-@dataclass
+# The chunk's rows as named tuples, read once: a SQLAlchemy Row answers ``row.name`` in ~0.8 µs (a tuple's
+# field in ~0.05 µs), and a line's fields are read dozens of times between deciding and writing.
+class _Line(NamedTuple):
+    id: int
+    account: str
+    transaction_id: str
+    booked_on: date
+    amount: Decimal
+    payer_name: str
+    memo: str
+
+
+class _Contract(NamedTuple):
+    id: int
+    number: str
+    customer_id: int
+    owner_userid: str
+    kind: str
+    product_line: str | None
+
+
+class _Customer(NamedTuple):
+    id: int
+    name: str
+    health_score: Decimal | None
+
+
+_CONTRACT_COLS = (Contract.id, Contract.number, Contract.customer_id, Contract.owner_userid, Contract.kind,
+                  Contract.product_line)
+_CUSTOMER_COLS = (Customer.id, Customer.name, Customer.health_score)
+
+
+@dataclass(slots=True)
 class _Receivable:
     id: int
     contract_id: int
@@ -155,7 +188,7 @@ class _Receivable:
     touched: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class _Promise:
     id: int
     receivable_id: int | None
@@ -164,7 +197,7 @@ class _Promise:
     kept_on: date | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Event:
     """A payment event to consume: one this chunk adds (``alloc`` = its index in the chunk's allocations,
     the id known once inserted) or one already stored and not yet consumed (``id``)."""
@@ -180,7 +213,7 @@ class _Event:
     id: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Decided:
     """What one line did: its notices (per rep, in order) and the events it consumed, or its finance card."""
 
@@ -212,42 +245,47 @@ class _Chunk:
         q = (select(BankLine.id, BankLine.account, BankLine.transaction_id, BankLine.booked_on, BankLine.amount,
                     BankLine.payer_name, BankLine.memo)
              .where(one_of(BankLine.id, ids, s.connection().dialect), BankLine.status == "new").order_by(BankLine.id))
-        lines = s.connection().execute(q.with_for_update() if self.rt.db.is_postgres else q).all()
+        lines = list(map(_Line._make, s.connection().execute(q.with_for_update() if self.rt.db.is_postgres else q)))
         if not lines:
             return {"matched": 0, "unmatched": 0}
-        numbers = {ln.id: BM.contract_numbers_in_memo(ln.memo, pattern) for ln in lines}
+        in_memo: dict[str, list[str]] = {}  # the numbers of each distinct memo (many lines say just 货款)
+        numbers: dict[int, list[str]] = {}
+        for ln in lines:
+            found = in_memo.get(ln.memo)
+            if found is None:
+                found = in_memo[ln.memo] = BM.contract_numbers_in_memo(ln.memo, pattern)
+            numbers[ln.id] = found
         keys = {ln.id: normalise_company_name(ln.payer_name) if ln.payer_name else "" for ln in lines}
 
         # the ledger of the whole chunk: for each line, what it could match (the contracts named in its memo,
         # the customers its payer name names, all their contracts and those contracts' open receivables)
-        contract_cols = (Contract.id, Contract.number, Contract.customer_id, Contract.owner_userid, Contract.kind,
-                         Contract.product_line)
-        named = self._in(Contract.number, (n for ns in numbers.values() for n in ns), *contract_cols)
+        named = list(map(_Contract._make, self._in(Contract.number, (n for ns in numbers.values() for n in ns),
+                                                    *_CONTRACT_COLS)))
         by_number = {c.number: c for c in named}
         by_key: dict[str, list[int]] = {}
         for cid, key in self._in(Customer.name_key, (k for k in keys.values() if k), Customer.id, Customer.name_key):
             by_key.setdefault(key, []).append(cid)
         customer_ids = {c.customer_id for c in named} | {cid for cids in by_key.values() for cid in cids}
-        self.customers = {c.id: c for c in self._in(Customer.id, customer_ids, Customer.id, Customer.name,
-                                                    Customer.health_score)}
+        self.customers = {c.id: c for c in map(_Customer._make, self._in(Customer.id, customer_ids, *_CUSTOMER_COLS))}
         self.contracts = {c.id: c for c in named}
         contracts_of: dict[int, list[int]] = {}
-        for c in self._in(Contract.customer_id, customer_ids, *contract_cols):
+        for c in map(_Contract._make, self._in(Contract.customer_id, customer_ids, *_CONTRACT_COLS)):
             self.contracts[c.id] = c
             contracts_of.setdefault(c.customer_id, []).append(c.id)
         self.receivables: dict[int, _Receivable] = {}
         open_of: dict[int, list[_Receivable]] = {}
-        for r in self._in(Receivable.contract_id, self.contracts, Receivable.id, Receivable.contract_id, Receivable.seq,
-                          Receivable.due_on, Receivable.collectible_on, Receivable.outstanding, Receivable.paid_on,
-                          where=Receivable.outstanding > 0):
-            rec = _Receivable(r.id, r.contract_id, r.seq, r.collectible_on or r.due_on, r.outstanding, r.paid_on)
-            self.receivables[r.id] = rec
-            open_of.setdefault(r.contract_id, []).append(rec)
+        for rid, contract_id, seq, due_on, collectible_on, left, paid_on in self._in(
+                Receivable.contract_id, self.contracts, Receivable.id, Receivable.contract_id, Receivable.seq,
+                Receivable.due_on, Receivable.collectible_on, Receivable.outstanding, Receivable.paid_on,
+                where=Receivable.outstanding > 0):
+            rec = _Receivable(rid, contract_id, seq, collectible_on or due_on, left, paid_on)
+            self.receivables[rid] = rec
+            open_of.setdefault(contract_id, []).append(rec)
         self.promises: dict[int, list[_Promise]] = {}
-        for p in sorted(self._in(Promise.customer_id, customer_ids, Promise.id, Promise.customer_id,
-                                 Promise.receivable_id, Promise.promised_on, where=Promise.kept.is_(None)),
-                        key=lambda p: (p.promised_on, p.id)):
-            self.promises.setdefault(p.customer_id, []).append(_Promise(p.id, p.receivable_id, p.promised_on))
+        for pid, customer_id, receivable_id, promised_on in sorted(
+                self._in(Promise.customer_id, customer_ids, Promise.id, Promise.customer_id, Promise.receivable_id,
+                         Promise.promised_on, where=Promise.kept.is_(None)), key=itemgetter(3, 0)):
+            self.promises.setdefault(customer_id, []).append(_Promise(pid, receivable_id, promised_on))
         for rs in open_of.values():
             rs.sort(key=_due_key)
         self.open_of, self.contracts_of = open_of, contracts_of
@@ -300,7 +338,7 @@ class _Chunk:
             if len(named) == 1:
                 open_ones = by_contract[named[0]]
                 if amount <= sum((r.outstanding for r in open_ones), Decimal(0)):
-                    return 1, [(a.receivable_id, a.amount) for a in BM._earliest_due_first(open_ones, amount)]  # noqa: SLF001
+                    return 1, BM.earliest_due_first(open_ones, amount)
         if not payer:
             return None
         named_customers = [cid for cid in customer_ids if cid in self.customers and self._name_key(cid) == payer]
@@ -348,13 +386,13 @@ class _Chunk:
         decided = _Decided(ln.id)
         if self.stored_events is None:  # consume_payment_events takes every unconsumed event, oldest first
             self.stored_events = [
-                _Event(e.kind, e.rep_userid, e.customer_id, e.contract_id, e.amount, e.received_on,
-                       allocation_id=e.allocation_id, id=e.id)
-                for e in self.s.connection().execute(select(PaymentEvent.id, PaymentEvent.kind, PaymentEvent.allocation_id,
-                                               PaymentEvent.rep_userid, PaymentEvent.customer_id,
-                                               PaymentEvent.contract_id, PaymentEvent.amount,
-                                               PaymentEvent.received_on)
-                                        .where(PaymentEvent.consumed_at.is_(None)).order_by(PaymentEvent.id))]
+                _Event(kind, rep, customer_id, contract_id, amount, received_on, allocation_id=allocation_id, id=eid)
+                for eid, kind, allocation_id, rep, customer_id, contract_id, amount, received_on
+                in self.s.connection().execute(select(PaymentEvent.id, PaymentEvent.kind, PaymentEvent.allocation_id,
+                                                      PaymentEvent.rep_userid, PaymentEvent.customer_id,
+                                                      PaymentEvent.contract_id, PaymentEvent.amount,
+                                                      PaymentEvent.received_on)
+                                               .where(PaymentEvent.consumed_at.is_(None)).order_by(PaymentEvent.id))]
             decided.events += self.stored_events
         told: dict[str, list[str]] = {}
         for receivable_id, amount in allocations:
@@ -419,7 +457,7 @@ class _Chunk:
         insert_rows(s, Allocation.__table__, [{**row, "at": now} for row in self.allocations])
         line_ids = [row["id"] for row in self.status]
         # in insertion order (these lines had none before)
-        allocation_ids = sorted(row.id for row in self._in(Allocation.bank_line_id, line_ids, Allocation.id))
+        allocation_ids = sorted(row[0] for row in self._in(Allocation.bank_line_id, line_ids, Allocation.id))
         if len(allocation_ids) != len(self.allocations):
             raise RuntimeError("allocations of the chunk's lines changed under it")
         update_rows(s, Receivable.__table__, [{"id": r.id, "outstanding": r.outstanding, "paid_on": r.paid_on}
@@ -442,18 +480,17 @@ class _Chunk:
         # the bonus of each consumed event (consume_payment_events), then every notification in order
         rules = commission_rules(self.rt)
         missing = {ev.customer_id for ev in events} - set(self.customers)
-        self.customers.update({c.id: c for c in self._in(Customer.id, missing, Customer.id, Customer.name,
-                                                         Customer.health_score)})
+        self.customers.update({c.id: c for c in map(_Customer._make, self._in(Customer.id, missing,
+                                                                              *_CUSTOMER_COLS))})
         missing = {ev.contract_id for ev in events} - set(self.contracts)
-        self.contracts.update({c.id: c for c in self._in(Contract.id, missing, Contract.id, Contract.number,
-                                                         Contract.customer_id, Contract.owner_userid,
-                                                         Contract.kind, Contract.product_line)})
+        self.contracts.update({c.id: c for c in map(_Contract._make, self._in(Contract.id, missing,
+                                                                              *_CONTRACT_COLS))})
         entries: dict[str, list[B.BonusEntry]] = {}
-        for r in self._in(BonusLedgerRow.payment_id, (f"alloc:{ev.allocation_id}" for ev in events),
-                          BonusLedgerRow.payment_id, BonusLedgerRow.userid, BonusLedgerRow.amount,
-                          BonusLedgerRow.kind, BonusLedgerRow.booked_on):
-            entries.setdefault(r.payment_id, []).append(B.BonusEntry(r.payment_id, r.userid, r.amount,
-                                                                     B.EntryKind(r.kind), r.booked_on))
+        for payment_id, userid, amount, kind, booked_on in self._in(
+                BonusLedgerRow.payment_id, (f"alloc:{ev.allocation_id}" for ev in events), BonusLedgerRow.payment_id,
+                BonusLedgerRow.userid, BonusLedgerRow.amount, BonusLedgerRow.kind, BonusLedgerRow.booked_on):
+            entries.setdefault(payment_id, []).append(B.BonusEntry(payment_id, userid, amount, B.EntryKind(kind),
+                                                                   booked_on))
         bonus_rows: list[dict[str, Any]] = []
         announced: dict[int, str] = {}  # id(event) → text, once its row is booked
         texts: list[tuple[_Event, str]] = []

@@ -7,6 +7,7 @@ import json
 from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -31,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from storage.models import Base, BigId
-from storage.types import Money, utcnow
+from storage.types import CENT, Money, utcnow
 
 
 class Contract(Base):
@@ -201,19 +202,24 @@ def _columns(session: Session, table: Table, cols: list[str], rows: Sequence[dic
              bound: Collection[str] = ()) -> list[list[Any]]:
     """The values of each of ``cols`` in ``rows``, converted as the column's type would bind them (money as text
     on SQLite, dates, aware datetimes, JSON); dates and datetimes once per distinct value (a chunk's rows share
-    a handful: its ``now``, its booking days). Columns in ``bound`` hold values already as the driver takes
-    them (JSON already serialised) and pass unchanged."""
+    a handful: its ``now``, its booking days), Decimal money without the type's layers. Columns in ``bound``
+    hold values already as the driver takes them (JSON already serialised) and pass unchanged."""
     dialect = session.get_bind().dialect
+    as_text = dialect.name == "sqlite"
     columns = []
     for c in cols:
-        proc = None if c in bound else table.c[c].type.dialect_impl(dialect).bind_processor(dialect)
-        values = [row[c] for row in rows]
+        type_ = table.c[c].type
+        proc = None if c in bound else type_.dialect_impl(dialect).bind_processor(dialect)
+        values = list(map(itemgetter(c), rows))
         if proc is not None:
             memo: dict[Any, Any] = {}
             converted = []
+            money = isinstance(type_, Money)
             for v in values:
                 if v is None:
                     converted.append(None)
+                elif money and type(v) is Decimal:  # Money.process_bind_param, inline
+                    converted.append(str(v.quantize(CENT)) if as_text else v.quantize(CENT))
                 elif isinstance(v, date):
                     if v not in memo:
                         memo[v] = proc(v)
