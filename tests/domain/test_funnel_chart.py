@@ -180,3 +180,19 @@ def test_the_mask_cache_stays_within_its_bound(monkeypatch) -> None:
         render_heatmap_png(funnel_heatmap(SEEDED_WEEK, REPS, START, rep_names=names))
         assert small.bytes <= small.max_bytes or len(small) == 1
     assert render_heatmap_png(funnel_heatmap(SEEDED_WEEK, REPS, START, rep_names=NAMES)) == unbounded
+
+
+def test_the_png_shows_the_same_picture_with_either_deflate(monkeypatch) -> None:
+    """ISA-L's deflate is used when installed (faster); zlib otherwise: the same pixels either way."""
+    import pytest
+
+    isal_zlib = pytest.importorskip("isal.isal_zlib")
+    from domain import funnel_chart as FC
+
+    heatmap = funnel_heatmap(SEEDED_WEEK, REPS, START, rep_names=NAMES)
+    monkeypatch.setattr(FC, "_isal_zlib", isal_zlib)
+    with_isal = render_heatmap_png(heatmap)
+    monkeypatch.setattr(FC, "_isal_zlib", None)
+    with_zlib = render_heatmap_png(heatmap)
+    assert with_isal != with_zlib
+    assert _decoded(with_isal).tobytes() == _decoded(with_zlib).tobytes()
