@@ -5,7 +5,9 @@ emit the "payment received" event; lines that match nothing go to finance as a c
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -82,6 +84,9 @@ def match_pending(rt: Runtime, chunk_lines: int = CHUNK_LINES) -> dict[str, int]
     are those of matching the lines one by one. A chunk that fails is retried line by line (a
     transaction each); a line that fails alone is logged and left ``new`` for the next run, and the
     others go on. A rerun after a crash finds the committed chunks decided and does not apply them again.
+
+    On PostgreSQL the next chunk is read and decided while a writer thread writes and commits the one
+    before (the server's work beside this process's, see ``_pipelined``).
     """
     with quiet_gc():
         return _match_pending(rt, chunk_lines)
@@ -93,45 +98,163 @@ def _match_pending(rt: Runtime, chunk_lines: int) -> dict[str, int]:
     failed = 0
     with rt.db.sessions() as s:
         last = s.scalar(select(func.max(BankLine.id)).where(BankLine.status == "new"))
+    chunks = _chunk_ids(rt, last, chunk_lines)
+    if rt.db.is_postgres:
+        failed = _pipelined(rt, config, chunks, counts)
+    else:
+        for ids in chunks:
+            try:
+                with rt.db.transaction() as s:
+                    done = _Chunk(rt, s, config).run(ids)
+            except _NOT_DATA_ERRORS:
+                raise
+            except Exception as exc:
+                failed += _after_failure(rt, config, ids, counts, exc)
+                continue
+            _add(counts, done)
+    if failed:
+        counts["failed"] = failed
+    return counts
+
+
+def _chunk_ids(rt: Runtime, last: int | None, chunk_lines: int) -> Iterator[list[int]]:
+    """The ids of the lines still new up to ``last``, ``chunk_lines`` at a time, in id order."""
     after = 0
     while last is not None and after < last:
         with rt.db.sessions() as s:
             ids = list(s.scalars(select(BankLine.id).where(BankLine.status == "new", BankLine.id > after,
                                                            BankLine.id <= last)
-                                 .order_by(BankLine.id).limit(chunk_lines)))
+                                 .order_by(BankLine.id).limit(chunk_lines)).all())
         if not ids:
-            break
+            return
         after = ids[-1]
+        yield ids
+
+
+def _add(counts: dict[str, int], done: dict[str, int]) -> None:
+    counts["matched"] += done["matched"]
+    counts["unmatched"] += done["unmatched"]
+
+
+def _after_failure(rt: Runtime, config: BM.MatchConfig, ids: list[int], counts: dict[str, int],
+                   exc: BaseException) -> int:
+    """A chunk failed (``exc``; nothing of it was written): its lines again one by one, a transaction each;
+    a line that fails alone is logged and left new. Returns how many failed."""
+    if len(ids) == 1:
+        log.error("bank line not matched; left for the next run", extra={"bank_line_id": ids[0]}, exc_info=exc)
+        return 1
+    log.warning("bank matching: a chunk failed, retrying its lines one by one",
+                extra={"first": ids[0], "last": ids[-1]}, exc_info=exc)
+    failed = 0
+    for line_id in ids:
         try:
             with rt.db.transaction() as s:
-                done = _Chunk(rt, s, config).run(ids)
+                one = _Chunk(rt, s, config).run([line_id])
         except _NOT_DATA_ERRORS:
             raise
         except Exception:
-            if len(ids) == 1:
-                log.exception("bank line not matched; left for the next run", extra={"bank_line_id": ids[0]})
-                failed += 1
-                continue
-            log.warning("bank matching: a chunk failed, retrying its lines one by one",
-                        extra={"first": ids[0], "last": ids[-1]}, exc_info=True)
-            done = {"matched": 0, "unmatched": 0}
-            for line_id in ids:
-                try:
-                    with rt.db.transaction() as s:
-                        one = _Chunk(rt, s, config).run([line_id])
-                except _NOT_DATA_ERRORS:
-                    raise
-                except Exception:
-                    log.exception("bank line not matched; left for the next run", extra={"bank_line_id": line_id})
-                    failed += 1
+            log.exception("bank line not matched; left for the next run", extra={"bank_line_id": line_id})
+            failed += 1
+            continue
+        _add(counts, one)
+    return failed
+
+
+@dataclass
+class _Pending:
+    """A decided chunk in its open transaction, handed to the writer thread (``future``)."""
+
+    ids: list[int]
+    chunk: _Chunk
+    transaction: ExitStack
+    done: dict[str, int]
+    future: Future[None] | None = None
+
+
+def _pipelined(rt: Runtime, config: BM.MatchConfig, chunks: Iterator[list[int]], counts: dict[str, int]) -> int:
+    """``_match_pending``'s loop with the writes of chunk N (a writer thread, N's own transaction) beside the
+    reading and deciding of chunk N+1 (this thread, another transaction): on PostgreSQL the server spends
+    about as long on a chunk's writes (indexes, foreign keys) as this process on deciding one.
+
+    N+1 reads the ledger while N may not have committed, so it lays N's effects over what it reads (N's
+    receivables, kept promises and consumed events: ``_Chunk.after``) and gets what it would read once N
+    committed; its own writes start only once N has committed. Should N fail, N+1's decisions are rolled
+    back, N is retried line by line, and N+1 decided again on what is then committed. Returns how many
+    lines failed."""
+    failed = 0
+    pending: _Pending | None = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="bank-writer") as writer:
+        try:
+            for ids in chunks:
+                decided, error = _decide(rt, config, ids, pending.chunk if pending else None)
+                if pending is not None:
+                    committed, pending = pending, None
+                    if not _settled(committed, counts):
+                        if decided is not None:
+                            decided.transaction.close()  # decided on effects that did not happen
+                        failed += _after_failure(rt, config, committed.ids, counts, _error_of(committed))
+                        decided, error = _decide(rt, config, ids, None)
+                if decided is None:
+                    if isinstance(error, _NOT_DATA_ERRORS):
+                        raise error
+                    assert error is not None
+                    failed += _after_failure(rt, config, ids, counts, error)
                     continue
-                done["matched"] += one["matched"]
-                done["unmatched"] += one["unmatched"]
-        counts["matched"] += done["matched"]
-        counts["unmatched"] += done["unmatched"]
-    if failed:
-        counts["failed"] = failed
-    return counts
+                decided.future = writer.submit(_write, decided)
+                pending = decided
+            if pending is not None:
+                committed, pending = pending, None
+                if not _settled(committed, counts):
+                    failed += _after_failure(rt, config, committed.ids, counts, _error_of(committed))
+        finally:
+            if pending is not None and pending.future is not None:
+                wait([pending.future])
+    return failed
+
+
+def _decide(rt: Runtime, config: BM.MatchConfig, ids: list[int],
+            after: _Chunk | None) -> tuple[_Pending | None, BaseException | None]:
+    """Chunk ``ids`` read and decided in a transaction left open for its writes; (None, the error) when that
+    fails (the transaction rolled back)."""
+    stack = ExitStack()
+    try:
+        s = stack.enter_context(rt.db.transaction())
+        chunk = _Chunk(rt, s, config, write=False, after=after)
+        done = chunk.run(ids)
+    except Exception as exc:
+        try:
+            stack.__exit__(type(exc), exc, exc.__traceback__)
+        except Exception:  # noqa: S110  (the rollback of a transaction that failed: the first error is the one told)
+            pass
+        return None, exc
+    return _Pending(ids, chunk, stack, done), None
+
+
+def _write(pending: _Pending) -> None:
+    """The writer thread: the chunk's writes, then its commit (a rollback on any error, raised to the loop)."""
+    with pending.transaction:
+        if pending.chunk.lines:
+            pending.chunk.write()
+
+
+def _settled(pending: _Pending, counts: dict[str, int]) -> bool:
+    """Wait for ``pending``'s write: True once committed (its counts added), False when it failed (raises
+    when the database itself is unavailable)."""
+    assert pending.future is not None
+    error = pending.future.exception()
+    if error is None:
+        _add(counts, pending.done)
+        return True
+    if isinstance(error, _NOT_DATA_ERRORS):
+        raise error
+    return False
+
+
+def _error_of(pending: _Pending) -> BaseException:
+    assert pending.future is not None
+    error = pending.future.exception()
+    assert error is not None
+    return error
 
 
 # The database itself is unavailable (not something about one line): stop, the next run catches up.
@@ -224,10 +347,18 @@ class _Decided:
 
 
 class _Chunk:
-    """Matching of a run of lines in one transaction (see ``match_pending``)."""
+    """Matching of a run of lines in one transaction (see ``match_pending``): ``run`` reads and decides, then
+    writes (``write``; left to the caller when ``write`` is False). ``after``: the chunk decided just before,
+    whose effects on the ledger may not be committed yet when this one reads (see ``_pipelined``)."""
 
-    def __init__(self, rt: Runtime, s: Session, config: BM.MatchConfig) -> None:
+    def __init__(self, rt: Runtime, s: Session, config: BM.MatchConfig, *, write: bool = True,
+                 after: _Chunk | None = None) -> None:
         self.rt, self.s, self.config = rt, s, config
+        self.write_now, self.after = write, after
+        self.lines: list[_Line] = []
+        self.receivables: dict[int, _Receivable] = {}
+        self.promises: dict[int, list[_Promise]] = {}
+        self.stored_events: list[_Event] | None = None  # loaded at the first match, consumed with it
 
     def _in(self, column: Any, values: Iterable[Any], *cols: Any, where: Any = None) -> list[Any]:
         """Rows of ``cols`` whose ``column`` is one of ``values`` (one query, the values one parameter)."""
@@ -245,7 +376,8 @@ class _Chunk:
         q = (select(BankLine.id, BankLine.account, BankLine.transaction_id, BankLine.booked_on, BankLine.amount,
                     BankLine.payer_name, BankLine.memo)
              .where(one_of(BankLine.id, ids, s.connection().dialect), BankLine.status == "new").order_by(BankLine.id))
-        lines = list(map(_Line._make, s.connection().execute(q.with_for_update() if self.rt.db.is_postgres else q)))
+        lines = self.lines = list(map(_Line._make, s.connection().execute(
+            q.with_for_update() if self.rt.db.is_postgres else q).all()))
         if not lines:
             return {"matched": 0, "unmatched": 0}
         in_memo: dict[str, list[str]] = {}  # the numbers of each distinct memo (many lines say just 货款)
@@ -272,20 +404,29 @@ class _Chunk:
         for c in map(_Contract._make, self._in(Contract.customer_id, customer_ids, *_CONTRACT_COLS)):
             self.contracts[c.id] = c
             contracts_of.setdefault(c.customer_id, []).append(c.id)
-        self.receivables: dict[int, _Receivable] = {}
+        self.receivables = {}
         open_of: dict[int, list[_Receivable]] = {}
+        before = self.after.receivables if self.after is not None else {}
         for rid, contract_id, seq, due_on, collectible_on, left, paid_on in self._in(
                 Receivable.contract_id, self.contracts, Receivable.id, Receivable.contract_id, Receivable.seq,
                 Receivable.due_on, Receivable.collectible_on, Receivable.outstanding, Receivable.paid_on,
                 where=Receivable.outstanding > 0):
+            prior = before.get(rid)
+            if prior is not None and prior.touched:  # as the chunk before left it, committed or not
+                left, paid_on = prior.outstanding, prior.paid_on
+                if left <= 0:
+                    continue
             rec = _Receivable(rid, contract_id, seq, collectible_on or due_on, left, paid_on)
             self.receivables[rid] = rec
             open_of.setdefault(contract_id, []).append(rec)
-        self.promises: dict[int, list[_Promise]] = {}
+        self.promises = {}
+        kept = set() if self.after is None else {p.id for ps in self.after.promises.values() for p in ps
+                                                  if p.kept is not None}
         for pid, customer_id, receivable_id, promised_on in sorted(
                 self._in(Promise.customer_id, customer_ids, Promise.id, Promise.customer_id, Promise.receivable_id,
                          Promise.promised_on, where=Promise.kept.is_(None)), key=itemgetter(3, 0)):
-            self.promises.setdefault(customer_id, []).append(_Promise(pid, receivable_id, promised_on))
+            if pid not in kept:
+                self.promises.setdefault(customer_id, []).append(_Promise(pid, receivable_id, promised_on))
         for rs in open_of.values():
             rs.sort(key=_due_key)
         self.open_of, self.contracts_of = open_of, contracts_of
@@ -295,7 +436,7 @@ class _Chunk:
         self.allocations: list[dict[str, Any]] = []
         self.status: list[dict[str, Any]] = []
         self.decided: list[_Decided] = []
-        self.stored_events: list[_Event] | None = None  # loaded at the first match, consumed with it
+        self.stored_events = None
         counts = {"matched": 0, "unmatched": 0}
         for ln in lines:
             own = [by_number[n] for n in dict.fromkeys(numbers[ln.id]) if n in by_number]
@@ -319,7 +460,9 @@ class _Chunk:
                 self.status.append({"id": ln.id, "status": "unmatched", "match_step": int(result.step)})
                 self.decided.append(_Decided(ln.id, card=self._card(ln, list(result.candidates))))
                 counts["unmatched"] += 1
-        self._write()
+        self.after = None  # decided: the chunk before is not needed any more (nor kept alive, with its own)
+        if self.write_now:
+            self.write()
         return counts
 
     def _decide(self, ln: Any, numbers: list[str], payer: str, customer_ids: set[int],
@@ -385,6 +528,7 @@ class _Chunk:
         """``apply`` in memory: allocations, receivables, promises kept, the rep's notice, the events."""
         decided = _Decided(ln.id)
         if self.stored_events is None:  # consume_payment_events takes every unconsumed event, oldest first
+            consumed = {ev.id for ev in self.after.stored_events or ()} if self.after is not None else set()
             self.stored_events = [
                 _Event(kind, rep, customer_id, contract_id, amount, received_on, allocation_id=allocation_id, id=eid)
                 for eid, kind, allocation_id, rep, customer_id, contract_id, amount, received_on
@@ -392,7 +536,8 @@ class _Chunk:
                                                       PaymentEvent.rep_userid, PaymentEvent.customer_id,
                                                       PaymentEvent.contract_id, PaymentEvent.amount,
                                                       PaymentEvent.received_on)
-                                               .where(PaymentEvent.consumed_at.is_(None)).order_by(PaymentEvent.id))]
+                                               .where(PaymentEvent.consumed_at.is_(None)).order_by(PaymentEvent.id))
+                if eid not in consumed]
             decided.events += self.stored_events
         told: dict[str, list[str]] = {}
         for receivable_id, amount in allocations:
@@ -447,7 +592,7 @@ class _Chunk:
                            quote=None if rows else M.BANK_NO_CANDIDATES)
         return Card("bank_unmatched", card, {"bank_line_id": ln.id})
 
-    def _write(self) -> None:
+    def write(self) -> None:
         """Everything the chunk decided, in bulk, in the order matching line by line would have written it."""
         from jobs.incentives import DEAL_TYPES, commission_rules
 

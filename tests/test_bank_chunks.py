@@ -3,12 +3,13 @@ in bulk, with the same decisions and effects as matching the lines one by one.""
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 import jobs.bank as bank
 from domain import bank_matching as BM
@@ -108,24 +109,7 @@ def test_a_memo_line_partly_paying_an_instalment_turns_a_later_payer_line_of_the
 @pytest.mark.parametrize("chunk", [1, 2, 3, 1000])
 def test_chunked_matching_writes_exactly_what_matching_line_by_line_writes(rt, company, chunk):
     """The same lines, matched one by one (chunks of 1: the ledger reloaded for every line) and in chunks."""
-    outcomes = []
-    for size in (1, chunk):
-        _reset(rt)
-        ledger(rt, [("杭州云栖科技有限公司", "HT2026001", [("5000", "2026-12-10"), ("3000", "2026-12-20")]),
-                    ("北京远景数据有限公司", "HT2026002", [("60000", "2026-12-20"), ("100000", "2026-12-01"),
-                                                    ("1200.50", "2026-12-05"), ("800", "2026-12-06")])],
-               kind="renewal")
-        with rt.db.transaction() as s:
-            cid = s.scalar(select(Customer.id).where(Customer.name == "北京远景数据有限公司"))
-            s.get(Customer, cid).health_score = D("55")
-            s.add(Promise(customer_id=cid, rep_userid="zhangsan", amount=D("60000"), promised_on=date(2026, 12, 8)))
-        lines = [line("T1", "5000", "杭州云栖科技有限公司"), line("T2", "5000", "杭州云栖科技有限公司"),
-                 line("T3", "40000", memo="HT2026002 货款"), line("T4", "120000", "北京远景数据有限公司"),
-                 line("T5", "2000.50", "北京远景数据有限公司"), line("T6", "1", "无名氏"),
-                 line("T7", "0", memo="HT2026001"), line("T8", "3000", "杭州云栖科技", "HT2026001")]
-        ingest(rt, lines, "import")
-        counts = match_pending(rt, size)
-        outcomes.append((counts, state(rt)))
+    outcomes = [_scenario(rt, size) for size in (1, chunk)]
     assert outcomes[0] == outcomes[1]
     counts, s = outcomes[0]
     assert counts == {"matched": 5, "unmatched": 3}
@@ -133,6 +117,86 @@ def test_chunked_matching_writes_exactly_what_matching_line_by_line_writes(rt, c
     assert [p[1:] for p in s["promises"]] == [("late", DAY)]
     assert [b[3] for b in s["bonus"]] == [D("150.00"), D("840.00"), D("1260.00"), D("1260.00"), D("25.21"),
                                           D("16.80"), D("90.00")]  # renewals of a customer under 60: × 0.7
+
+
+def _scenario(rt: Any, chunk: int) -> tuple[dict[str, int], dict[str, list[tuple[Any, ...]]]]:
+    """Two customers, a promise and eight lines that compete for their instalments, matched from an empty
+    ledger in chunks of ``chunk``: (counts, state)."""
+    _reset(rt)
+    ledger(rt, [("杭州云栖科技有限公司", "HT2026001", [("5000", "2026-12-10"), ("3000", "2026-12-20")]),
+                ("北京远景数据有限公司", "HT2026002", [("60000", "2026-12-20"), ("100000", "2026-12-01"),
+                                                ("1200.50", "2026-12-05"), ("800", "2026-12-06")])],
+           kind="renewal")
+    with rt.db.transaction() as s:
+        cid = s.scalar(select(Customer.id).where(Customer.name == "北京远景数据有限公司"))
+        s.get(Customer, cid).health_score = D("55")
+        s.add(Promise(customer_id=cid, rep_userid="zhangsan", amount=D("60000"), promised_on=date(2026, 12, 8)))
+    lines = [line("T1", "5000", "杭州云栖科技有限公司"), line("T2", "5000", "杭州云栖科技有限公司"),
+             line("T3", "40000", memo="HT2026002 货款"), line("T4", "120000", "北京远景数据有限公司"),
+             line("T5", "2000.50", "北京远景数据有限公司"), line("T6", "1", "无名氏"),
+             line("T7", "0", memo="HT2026001"), line("T8", "3000", "杭州云栖科技", "HT2026001")]
+    ingest(rt, lines, "import")
+    counts = match_pending(rt, chunk)
+    return counts, state(rt)
+
+
+def _writes_after_the_next_decision(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
+    """PostgreSQL's pipeline made deterministic: a chunk's writes wait until the chunk after it has been
+    read and decided, so that one always reads a ledger its predecessor has not committed yet. Returns the
+    chunks (ids) decided while the one before was still uncommitted."""
+    decided_next: dict[int, threading.Event] = {}
+    stale: list[list[int]] = []
+    real_decide, real_write = bank._decide, bank._write
+
+    def decide(rt: Any, config: Any, ids: list[int], after: Any) -> Any:
+        out = real_decide(rt, config, ids, after)
+        if after is not None:
+            stale.append(ids)
+            decided_next.setdefault(after.lines[0].id, threading.Event()).set()
+        return out
+
+    def write(pending: Any) -> None:
+        last_line = pending.chunk.s.scalar(select(func.max(BankLine.id)))
+        if pending.ids[-1] != last_line:  # the last chunk has none after it
+            assert decided_next.setdefault(pending.ids[0], threading.Event()).wait(10)
+        real_write(pending)
+
+    monkeypatch.setattr(bank, "_decide", decide)
+    monkeypatch.setattr(bank, "_write", write)
+    return stale
+
+
+def test_on_postgresql_a_chunk_decided_before_the_one_before_commits_sees_its_effects(rt, company, monkeypatch):
+    if not rt.db.is_postgres:
+        pytest.skip("chunks are pipelined on PostgreSQL only")
+    reference = _scenario(rt, 1000)
+    for chunk in (1, 2, 3):
+        with monkeypatch.context() as m:
+            stale = _writes_after_the_next_decision(m)
+            assert _scenario(rt, chunk) == reference
+            assert len(stale) == -(-8 // chunk) - 1  # every chunk but the first read before the last committed
+
+
+def test_on_postgresql_a_chunk_whose_writes_fail_is_retried_line_by_line_and_the_next_decided_again(
+        rt, company, monkeypatch):
+    if not rt.db.is_postgres:
+        pytest.skip("chunks are pipelined on PostgreSQL only")
+    real = bank._Chunk.write
+    failures = []
+
+    def write(self: Any) -> None:
+        if any(ln.transaction_id == "T3" for ln in self.lines):  # the first chunk, and T3 alone: left new
+            failures.append([ln.transaction_id for ln in self.lines])
+            raise ValueError("a write the database refuses")
+        real(self)
+
+    monkeypatch.setattr(bank._Chunk, "write", write)
+    reference = _scenario(rt, 1000)
+    assert reference[0] == {"matched": 3, "unmatched": 4, "failed": 1}
+    failures.clear()
+    stale = _writes_after_the_next_decision(monkeypatch)
+    assert _scenario(rt, 3) == reference  # the second chunk decided again without T3's 40,000
+    assert failures == [["T1", "T2", "T3"], ["T3"]] and stale
 
 
 def _reset(rt: Any) -> None:
