@@ -189,9 +189,15 @@ def _pipelined(rt: Runtime, config: BM.MatchConfig, chunks: Iterator[list[int]],
                 decided, error = _decide(rt, config, ids, pending.chunk if pending else None)
                 if pending is not None:
                     committed, pending = pending, None
-                    if not _settled(committed, counts):
+                    try:
+                        settled = _settled(committed, counts)
+                    except BaseException:
                         if decided is not None:
-                            decided.transaction.close()  # decided on effects that did not happen
+                            _roll_back(decided)
+                        raise
+                    if not settled:
+                        if decided is not None:
+                            _roll_back(decided)  # decided on effects that did not happen
                         failed += _after_failure(rt, config, committed.ids, counts, _error_of(committed))
                         decided, error = _decide(rt, config, ids, None)
                 if decided is None:
@@ -223,11 +229,17 @@ def _decide(rt: Runtime, config: BM.MatchConfig, ids: list[int],
         done = chunk.run(ids)
     except Exception as exc:
         try:
-            stack.__exit__(type(exc), exc, exc.__traceback__)
+            stack.__exit__(type(exc), exc, exc.__traceback__)  # rolled back
         except Exception:  # noqa: S110  (the rollback of a transaction that failed: the first error is the one told)
             pass
         return None, exc
     return _Pending(ids, chunk, stack, done), None
+
+
+def _roll_back(pending: _Pending) -> None:
+    """Drop a decided chunk (nothing of it written yet): its transaction rolled back, its locks released."""
+    dropped = RuntimeError("decisions dropped")
+    pending.transaction.__exit__(type(dropped), dropped, None)
 
 
 def _write(pending: _Pending) -> None:

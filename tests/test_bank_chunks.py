@@ -199,6 +199,24 @@ def test_on_postgresql_a_chunk_whose_writes_fail_is_retried_line_by_line_and_the
     assert failures == [["T1", "T2", "T3"], ["T3"]] and stale
 
 
+def test_on_postgresql_the_database_failing_under_a_write_stops_the_run_and_the_next_chunk_is_let_go(
+        rt, company, monkeypatch):
+    if not rt.db.is_postgres:
+        pytest.skip("chunks are pipelined on PostgreSQL only")
+
+    def write(self: Any) -> None:
+        raise bank.OperationalError("INSERT", {}, Exception("server closed the connection"))
+
+    with monkeypatch.context() as m:
+        stale = _writes_after_the_next_decision(m)
+        m.setattr(bank._Chunk, "write", write)
+        with pytest.raises(bank.OperationalError):
+            _scenario(rt, 3)
+        assert stale  # the second chunk had been decided, its lines locked
+    assert [st for _, st, _ in state(rt)["lines"]] == ["new"] * 8
+    assert match_pending(rt, 3) == {"matched": 5, "unmatched": 3}  # nothing left locked
+
+
 def _reset(rt: Any) -> None:
     """Each run of the comparison starts from the same empty ledger, ids from 1 again."""
     tables = ["bonus_ledger", "payment_events", "allocations", "promises", "bank_lines", "receivables", "contracts",
