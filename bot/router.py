@@ -42,16 +42,33 @@ def command(*keywords: str, roles: tuple[str, ...] | None, example: str, summary
 
 
 def match(text: str) -> tuple[Command, str] | None:
-    """The command ``text`` invokes and the rest of the text (its arguments)."""
+    """The command ``text`` invokes and the rest of the text (its arguments): the longest keyword that
+    ``text`` starts with (the first registered of equally long ones)."""
     text = text.strip()
-    best: tuple[int, Command, str] | None = None
-    for cmd in COMMANDS:
-        for kw in cmd.keywords:
-            if text == kw or text.startswith(kw + " ") or text.startswith(kw + "\u3000") or \
-                    (text.startswith(kw) and _keyword_may_touch(kw, text)):
-                if best is None or len(kw) > best[0]:
-                    best = (len(kw), cmd, text[len(kw):].strip())
-    return (best[1], best[2]) if best else None
+    if not text:
+        return None
+    for kw, cmd in _by_first_character().get(text[0], ()):
+        if text == kw or text.startswith(kw + " ") or text.startswith(kw + "\u3000") or \
+                (text.startswith(kw) and _keyword_may_touch(kw, text)):
+            return cmd, text[len(kw):].strip()
+    return None
+
+
+_index: tuple[int, Command | None, dict[str, list[tuple[str, Command]]]] = (-1, None, {})
+
+
+def _by_first_character() -> dict[str, list[tuple[str, Command]]]:
+    """Keywords by their first character, longest first (every message is matched: ~200 keywords)."""
+    global _index
+    count, last, index = _index
+    if count != len(COMMANDS) or (COMMANDS and last is not COMMANDS[-1]):  # registered since (or a test's)
+        ordered = sorted(((kw, cmd) for cmd in COMMANDS for kw in cmd.keywords), key=lambda pair: -len(pair[0]))
+        index = {}
+        for kw, cmd in ordered:  # sorted() is stable: equally long keywords keep their registration order
+            if kw:
+                index.setdefault(kw[0], []).append((kw, cmd))
+        _index = (len(COMMANDS), COMMANDS[-1] if COMMANDS else None, index)
+    return index
 
 
 def _keyword_may_touch(kw: str, text: str) -> bool:

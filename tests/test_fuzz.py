@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from bot import messages as M
+from bot import router
 from bot.app import create_app, load_handlers
 from bot.emulator import wire
 from bot.router import COMMANDS
@@ -130,6 +131,26 @@ def test_crashes_found_by_fuzzing_stay_fixed(fuzz_chat: Chat, userid: str, text:
 rule_tokens = st.sampled_from(["近", "7", "天", "日", "申请试用", "后", "之后", "登录", "登陆", "点击", "报价", "竞品对比",
                                "案例", ">=", ">", "<=", "<", "=", "==", "≥", "3", "0", "100001", "次", "且", "并且",
                                "则", "方案确认", "报价谈判", "线索", "赢单", "feature_used", "＞＝３", " ", "　", "x"])
+
+
+def longest_keyword_scan(text: str) -> tuple[Any, str] | None:
+    """What the command table means: the longest keyword the text starts with, the first registered of
+    equally long ones, checked against every keyword (what ``router.match`` did before its index)."""
+    text = text.strip()
+    best = None
+    for cmd in COMMANDS:
+        for kw in cmd.keywords:
+            if text == kw or text.startswith((kw + " ", kw + "\u3000")) or \
+                    (text.startswith(kw) and all("\u4e00" <= ch <= "\u9fff" for ch in kw) and len(text) > len(kw)):
+                if best is None or len(kw) > best[0]:
+                    best = (len(kw), cmd, text[len(kw):].strip())
+    return (best[1], best[2]) if best else None
+
+
+@PURE
+@given(commands)
+def test_the_keyword_index_picks_the_command_a_scan_of_every_keyword_picks(text: str):
+    assert router.match(text) == longest_keyword_scan(text)
 
 
 @PURE
