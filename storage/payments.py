@@ -215,15 +215,20 @@ def _columns(session: Session, table: Table, cols: list[str], rows: Sequence[dic
             memo: dict[Any, Any] = {}
             converted = []
             money = isinstance(type_, Money)
+            last: Any = None
+            last_bound: Any = None
             for v in values:
                 if v is None:
                     converted.append(None)
                 elif money and type(v) is Decimal:  # Money.process_bind_param, inline
                     converted.append(str(v.quantize(CENT)) if as_text else v.quantize(CENT))
+                elif v is last:  # the same object as the row before (a chunk's ``now``)
+                    converted.append(last_bound)
                 elif isinstance(v, date):
                     if v not in memo:
                         memo[v] = proc(v)
-                    converted.append(memo[v])
+                    last, last_bound = v, memo[v]
+                    converted.append(last_bound)
                 else:
                     converted.append(proc(v))
             values = converted
