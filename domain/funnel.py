@@ -142,6 +142,37 @@ def stage_advice(stage: str) -> str:
     return _ADVICE.get(stage, _ADVICE_OTHER)
 
 
+DwellSums = Mapping[tuple[str, str], tuple[float, int]]
+"""Per (rep, stage key): the counted intervals' dwell in days summed, and how many counted (see dwell_sums)."""
+
+
+def _sla_of(pipeline: Pipeline, slas: Mapping[str, float] | None) -> dict[str, float]:
+    sla_of = {s.key: float(s.sla_days) for s in pipeline.sla_stages() if s.sla_days is not None}
+    if slas:
+        sla_of.update({k: float(v) for k, v in slas.items() if v})
+    return sla_of
+
+
+def dwell_sums(intervals: Iterable[StageInterval], reps: Iterable[str], week_start: datetime,
+               stages: Iterable[str]) -> dict[tuple[str, str], tuple[float, int]]:
+    """Per (rep, stage) of ``reps`` and ``stages``: the sum of the dwell days (seconds / 86 400) of the
+    intervals counted in the week, added in the order given, and their count. A float sum depends on its
+    order: the heatmap's figures are those of this sum (storage.funnel_queries.stage_dwell_sums gives the
+    same floats from SQL, adding in the order of opportunity id and time)."""
+    week_end = week_start + timedelta(days=7)
+    wanted, columns = set(reps), set(stages)
+    sums: dict[tuple[str, str], tuple[float, int]] = {}
+    for iv in intervals:
+        if iv.rep not in wanted or iv.stage not in columns:
+            continue
+        dwell = dwell_in_week(iv, week_start, week_end)
+        if dwell is None:
+            continue
+        total, n = sums.get((iv.rep, iv.stage), (0.0, 0))
+        sums[(iv.rep, iv.stage)] = (total + dwell.total_seconds() / _DAY_SECONDS, n + 1)
+    return sums
+
+
 def funnel_heatmap(
     intervals: Iterable[StageInterval],
     reps: Sequence[str],
@@ -155,23 +186,25 @@ def funnel_heatmap(
 
     ``slas`` overrides the pipeline's SLA days per stage key; stages without an SLA are not columns.
     """
+    sums = dwell_sums(intervals, reps, week_start, _sla_of(pipeline, slas))
+    return heatmap_of_sums(sums, reps, week_start, rep_names=rep_names, slas=slas, pipeline=pipeline)
+
+
+def heatmap_of_sums(
+    sums: DwellSums,
+    reps: Sequence[str],
+    week_start: datetime,
+    *,
+    rep_names: Mapping[str, str] | None = None,
+    slas: Mapping[str, float] | None = None,
+    pipeline: Pipeline = DEFAULT_PIPELINE,
+) -> FunnelHeatmap:
+    """``funnel_heatmap`` from the intervals' ``dwell_sums`` (e.g. summed by the database); sums of other reps
+    or stages are ignored."""
     week_end = week_start + timedelta(days=7)
-    sla_of = {s.key: float(s.sla_days) for s in pipeline.sla_stages() if s.sla_days is not None}
-    if slas:
-        sla_of.update({k: float(v) for k, v in slas.items() if v})
+    sla_of = _sla_of(pipeline, slas)
     stages = tuple(s for s in pipeline if s.key in sla_of)
     names = rep_names or {}
-
-    sums: dict[tuple[str, str], tuple[float, int]] = {}
-    wanted = set(reps)
-    for iv in intervals:
-        if iv.rep not in wanted or iv.stage not in sla_of:
-            continue
-        dwell = dwell_in_week(iv, week_start, week_end)
-        if dwell is None:
-            continue
-        total, n = sums.get((iv.rep, iv.stage), (0.0, 0))
-        sums[(iv.rep, iv.stage)] = (total + dwell.total_seconds() / _DAY_SECONDS, n + 1)
 
     rows: list[list[HeatCell]] = []
     for rep in reps:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
@@ -11,13 +12,13 @@ from sqlalchemy.orm import Session
 
 from bot import messages as M
 from bot.out import Image, Text
-from bot.outbox import enqueue
-from domain.funnel import FunnelHeatmap, StageInterval, funnel_heatmap, previous_week
+from bot.outbox import enqueue_in_order
+from domain.funnel import DwellSums, FunnelHeatmap, heatmap_of_sums, previous_week
 from domain.funnel_chart import render_heatmap_png
 from domain.org import team_of
 from domain.stages import DEFAULT_PIPELINE
 from jobs.registry import job
-from storage.funnel_queries import stage_intervals_by_rep
+from storage.funnel_queries import stage_dwell_sums
 from storage.models import Member, OutboxMessage
 from storage.settings import get_setting
 
@@ -43,10 +44,9 @@ def _title(members: Mapping[str, Member], manager: str) -> str | None:
     return f"{members[manager].name} 团队漏斗热力图" if manager in members else None
 
 
-def _heatmap(members: Mapping[str, Member], reps: list[str], intervals: Mapping[str, list[StageInterval]],
-             start: datetime, slas: dict[str, int] | None) -> FunnelHeatmap:
-    return funnel_heatmap([iv for rep in reps for iv in intervals.get(rep, ())], reps, start,
-                          rep_names={u: members[u].name for u in reps}, slas=slas)
+def _heatmap(members: Mapping[str, Member], reps: list[str], sums: DwellSums, start: datetime,
+             slas: dict[str, int] | None) -> FunnelHeatmap:
+    return heatmap_of_sums(sums, reps, start, rep_names={u: members[u].name for u in reps}, slas=slas)
 
 
 def team_heatmap(s: Session, manager: str, start: datetime, slas: dict[str, int] | None = None,
@@ -59,8 +59,7 @@ def team_heatmap(s: Session, manager: str, start: datetime, slas: dict[str, int]
     reps = _team_reps(members, manager)
     if not reps:
         return None
-    intervals = stage_intervals_by_rep(s, reps, start, start + timedelta(days=7), _heatmap_stages(slas))
-    heatmap = _heatmap(members, reps, intervals, start, slas)
+    heatmap = _heatmap(members, reps, stage_dwell_sums(s, reps, start, _heatmap_stages(slas)), start, slas)
     return heatmap, render_heatmap_png(heatmap, title=_title(members, manager))
 
 
@@ -75,11 +74,22 @@ def funnel_text(heatmap: FunnelHeatmap) -> str:
     return "\n".join(lines)
 
 
+BATCH = 10  # managers whose images are drawn, then queued in one transaction
+
+
+def _batches(items: Mapping[str, list[str]], size: int) -> Iterator[list[tuple[str, list[str]]]]:
+    it = iter(items.items())
+    while batch := list(islice(it, size)):
+        yield batch
+
+
 @job("funnel_heatmap", "send each manager the weekly funnel heatmap of their team")
 def funnel_heatmap_job(rt: Runtime) -> str:
-    """One read of every team's stage history (one query for all managers), the images drawn outside any
-    transaction, then one transaction queueing them. A week already sent to a manager (its dedup key is
-    in the outbox) is not drawn again; should a concurrent run queue one meanwhile, the key keeps it once."""
+    """One read of every team's dwell sums per rep and stage (one query for all managers), then the images
+    drawn outside any transaction and queued ``BATCH`` managers at a time, each batch in one transaction
+    (so at most a batch of images is held in memory, and a batch's writes do not wait for every image). A
+    week already sent to a manager (its dedup key is in the outbox) is not drawn again; should a concurrent
+    run queue one meanwhile, the key keeps it once."""
     start, _ = previous_week(datetime.now(rt.config.tz), rt.config.tz)
     day = start.date().isoformat()
     with rt.db.sessions() as s:
@@ -92,17 +102,16 @@ def funnel_heatmap_job(rt: Runtime) -> str:
         manager_of = {u: m.manager_userid for u, m in members.items()}
         teams = {u: reps for u, key in keys.items()
                  if key not in sent_before and (reps := _team_reps(members, u, manager_of))}
-        intervals = stage_intervals_by_rep(s, [r for reps in teams.values() for r in reps], start,
-                                           start + timedelta(days=7), _heatmap_stages(slas))
-    drawn = []
-    for manager, reps in teams.items():
-        heatmap = _heatmap(members, reps, intervals, start, slas)
-        drawn.append((manager, heatmap, render_heatmap_png(heatmap, title=_title(members, manager))))
+        sums = stage_dwell_sums(s, [r for reps in teams.values() for r in reps], start, _heatmap_stages(slas))
     sent = 0
-    with rt.db.transaction() as s:
-        for manager, heatmap, png in drawn:
-            key = keys[manager]
-            if enqueue(s, manager, Image(png, "funnel.png"), dedup_key=key):
-                enqueue(s, manager, Text(funnel_text(heatmap)), dedup_key=key + ":text")
-                sent += 1
+    for batch in _batches(teams, BATCH):
+        items: list[tuple[str, Image | Text, str]] = []
+        for manager, reps in batch:
+            heatmap = _heatmap(members, reps, sums, start, slas)
+            png = render_heatmap_png(heatmap, title=_title(members, manager))
+            items += [(manager, Image(png, "funnel.png"), keys[manager]),
+                      (manager, Text(funnel_text(heatmap)), keys[manager] + ":text")]
+        with rt.db.transaction() as s:
+            # a manager's image and text are queued together (in one transaction, by any run): two rows each
+            sent += enqueue_in_order(s, items) // 2
     return f"heatmaps sent to {sent} managers"

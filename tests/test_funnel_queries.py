@@ -1,0 +1,86 @@
+"""The funnel heatmap's dwell sums from the database (storage.funnel_queries.stage_dwell_sums) are the floats
+domain.funnel sums from the stays one by one: same cells, same counts, bit for bit, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+from decimal import Decimal
+
+from domain.funnel import dwell_sums, funnel_heatmap, heatmap_of_sums, week_bounds
+from storage.funnel_queries import stage_dwell_sums, stage_intervals
+from storage.sales import Customer, Opportunity, StageChange
+
+START, END = week_bounds(date(2026, 3, 4))
+REPS = ["zhangsan", "lisi", "zhaoliu"]
+STAGES = ["demo", "diagnosis", "negotiation", "solution_confirmed"]  # those with an SLA
+ALL_STAGES = ["lead", *STAGES, "won", "lost"]
+
+
+def opportunity(s, owner: str, changes: list[tuple[str, timedelta]]) -> None:
+    """An opportunity of ``owner`` that entered each stage at START + offset, in the order given."""
+    c = Customer(name=f"客户{random.random()}", name_key="k", owner_userid=owner)
+    s.add(c)
+    s.flush()
+    o = Opportunity(customer_id=c.id, owner_userid=owner, amount=Decimal("1000.00"), stage=changes[-1][0])
+    s.add(o)
+    s.flush()
+    for stage, offset in changes:
+        s.add(StageChange(opportunity_id=o.id, to_stage=stage, at=START + offset, actor=owner))
+    s.flush()
+
+
+def both(rt, reps: list[str], stages: list[str] = STAGES):
+    with rt.db.sessions() as s:
+        from_db = stage_dwell_sums(s, reps, START, stages)
+        by_stay = dwell_sums(stage_intervals(s, reps, START, END, stages), reps, START, stages)
+    return from_db, by_stay
+
+
+def test_sums_are_added_in_the_order_of_opportunity_and_time(rt, company) -> None:
+    # 0.1 + 0.2 + 0.3 days, added in that order, is 0.6000000000000001; in another order it is 0.6
+    with rt.db.transaction() as s:
+        for days in (0.1, 0.2, 0.3):
+            opportunity(s, "zhangsan", [("diagnosis", timedelta(days=1)), ("demo", timedelta(days=1 + days))])
+    from_db, by_stay = both(rt, ["zhangsan"])
+    assert from_db == by_stay
+    assert from_db[("zhangsan", "diagnosis")] == (0.1 + 0.2 + 0.3, 3) != (0.3 + 0.2 + 0.1, 3)
+
+
+def test_the_boundaries_of_the_week(rt, company) -> None:
+    us = timedelta(microseconds=1)
+    with rt.db.transaction() as s:
+        opportunity(s, "lisi", [("diagnosis", -timedelta(days=3)), ("demo", -us)])  # left just before: not counted
+        opportunity(s, "lisi", [("diagnosis", -timedelta(days=3)), ("demo", timedelta(0))])  # left at start
+        opportunity(s, "lisi", [("diagnosis", timedelta(days=7) - us)])  # entered just before the end, open
+        opportunity(s, "lisi", [("negotiation", timedelta(days=1)), ("won", timedelta(days=7))])  # left at the end
+        opportunity(s, "lisi", [("negotiation", timedelta(days=7))])  # entered at the end: not counted
+        opportunity(s, "lisi", [("solution_confirmed", timedelta(days=2)),  # two changes at the same time
+                                ("negotiation", timedelta(days=2)), ("lost", timedelta(days=3, microseconds=7))])
+    from_db, by_stay = both(rt, ["lisi"])
+    assert from_db == by_stay
+    assert from_db[("lisi", "diagnosis")][1] == 2 and from_db[("lisi", "demo")][1] == 2
+    assert from_db[("lisi", "negotiation")][1] == 2
+
+
+def test_random_histories_give_the_same_floats_and_the_same_heatmap(rt, company) -> None:
+    rng = random.Random(20260304)
+    with rt.db.transaction() as s:
+        for _ in range(120):
+            at = timedelta(days=rng.uniform(-40, 9), microseconds=rng.randrange(1_000_000))
+            changes = []
+            for _ in range(rng.randint(1, 6)):
+                changes.append((rng.choice(ALL_STAGES), at))
+                if rng.random() < 0.9:  # else the next change comes at the same moment
+                    at += timedelta(seconds=rng.uniform(0, 12 * 86_400), microseconds=rng.randrange(1_000_000))
+            opportunity(s, rng.choice([*REPS, "wangwu"]), changes)
+    from_db, by_stay = both(rt, REPS)
+    assert from_db == by_stay and len(from_db) > 8
+    names = {"zhangsan": "张三", "lisi": "李四", "zhaoliu": "赵六"}
+    with rt.db.sessions() as s:
+        stays = stage_intervals(s, REPS, START, END, STAGES)
+    assert heatmap_of_sums(from_db, REPS, START, rep_names=names) == funnel_heatmap(stays, REPS, START, rep_names=names)
+    # a stage given custom SLA days is summed like the others; reps or stages not asked for are not
+    from_db, by_stay = both(rt, ["lisi"], ["demo", "lead"])
+    assert from_db == by_stay and {stage for _, stage in from_db} <= {"demo", "lead"}
+    assert both(rt, []) == ({}, {})
