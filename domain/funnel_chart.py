@@ -190,13 +190,15 @@ def _deflate(data: np.ndarray) -> bytes:
 
 
 def _png(rows: np.ndarray, dpi: int) -> bytes:
-    """``rows`` (height × width·3, RGB) as PNG bytes: every row with the Sub filter, deflated at level 1, which
-    is 2–3 times faster than Pillow's adaptive filtering for these flat-coloured charts, at a similar size."""
+    """``rows`` (height × width·3, RGB) as PNG bytes: every row unfiltered, deflated at level 1, which is 2–3
+    times faster than Pillow's adaptive filtering for these flat-coloured charts. Unfiltered rows deflate
+    smaller than with the Sub filter here (a 10-rep chart: ~175 KB instead of ~209 KB with ISA-L, ~167 KB
+    instead of ~185 KB with zlib; runs of one colour repeat whole, where Sub leaves every edge as a
+    difference) and a little faster; the weekly job writes every byte of them, base64, into the outbox."""
     height, width = rows.shape[0], rows.shape[1] // 3
     data = np.empty((height, width * 3 + 1), dtype=np.uint8)
-    data[:, 0] = 1  # filter type Sub: each byte minus the same byte of the pixel to its left
-    data[:, 1:4] = rows[:, :3]
-    np.subtract(rows[:, 3:], rows[:, :-3], out=data[:, 4:])
+    data[:, 0] = 0  # filter type None
+    data[:, 1:] = rows
 
     def chunk(tag: bytes, payload: bytes) -> bytes:
         return struct.pack(">I", len(payload)) + tag + payload + struct.pack(">I", zlib.crc32(tag + payload))
