@@ -18,7 +18,7 @@ from domain.funnel_chart import render_heatmap_png
 from domain.org import team_of
 from domain.stages import DEFAULT_PIPELINE
 from jobs.registry import job
-from storage.funnel_queries import stage_dwell_sums
+from storage.funnel_queries import lz4_for_this_transaction, stage_dwell_sums
 from storage.models import Member, OutboxMessage
 from storage.settings import get_setting
 
@@ -112,6 +112,7 @@ def funnel_heatmap_job(rt: Runtime) -> str:
             items += [(manager, Image(png, "funnel.png"), keys[manager]),
                       (manager, Text(funnel_text(heatmap)), keys[manager] + ":text")]
         with rt.db.transaction() as s:
+            lz4_for_this_transaction(s)  # the images' base64 does not compress; pglz would try for long
             # a manager's image and text are queued together (in one transaction, by any run): two rows each
             sent += enqueue_in_order(s, items) // 2
     return f"heatmaps sent to {sent} managers"

@@ -7,8 +7,10 @@ import random
 from datetime import date, timedelta
 from decimal import Decimal
 
+from sqlalchemy import text
+
 from domain.funnel import dwell_sums, funnel_heatmap, heatmap_of_sums, week_bounds
-from storage.funnel_queries import stage_dwell_sums, stage_intervals
+from storage.funnel_queries import lz4_for_this_transaction, stage_dwell_sums, stage_intervals
 from storage.sales import Customer, Opportunity, StageChange
 
 START, END = week_bounds(date(2026, 3, 4))
@@ -84,3 +86,15 @@ def test_random_histories_give_the_same_floats_and_the_same_heatmap(rt, company)
     from_db, by_stay = both(rt, ["lisi"], ["demo", "lead"])
     assert from_db == by_stay and {stage for _, stage in from_db} <= {"demo", "lead"}
     assert both(rt, []) == ({}, {})
+
+
+def test_lz4_for_the_images_lasts_one_transaction(rt) -> None:
+    with rt.db.transaction() as s:
+        lz4_for_this_transaction(s)  # nothing on SQLite
+        if rt.db.is_postgres:
+            methods = s.scalar(text("SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'"))
+            expected = "lz4" if "lz4" in methods else "pglz"
+            assert s.scalar(text("SHOW default_toast_compression")) == expected
+    if rt.db.is_postgres:
+        with rt.db.sessions() as s:
+            assert s.scalar(text("SHOW default_toast_compression")) == "pglz"
