@@ -257,6 +257,7 @@ class Clicks:
         self.flush_s = int(rt.config.get("links.click_flush_ms")) / 1000
         self.fresh_s = 2 * self.flush_s  # how old a version read may be for a click to be buffered
         self.closed = False
+        self.preloaded = threading.Event()  # set once the start-up preload has run (or failed)
         self._per_process()
         _OPEN.add(self)
 
@@ -731,6 +732,8 @@ def register(app: Flask, rt: Runtime) -> None:
             state.preload()
         except Exception:
             log.exception("preloading tracked links failed; they are read on their first click")
+        finally:
+            state.preloaded.set()
 
     app.extensions["salesbot.executor"].submit(preload)
     app.session_interface = _NoSessionForLinks(app.session_interface)
