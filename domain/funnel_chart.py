@@ -19,7 +19,7 @@ import unicodedata
 import warnings
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import timedelta
 from functools import cache, lru_cache
 from typing import NamedTuple
@@ -189,16 +189,14 @@ def _deflate(data: np.ndarray) -> bytes:
     return compressor.compress(data) + compressor.flush()
 
 
-def _png(rows: np.ndarray, dpi: int) -> bytes:
-    """``rows`` (height × width·3, RGB) as PNG bytes: every row unfiltered, deflated at level 1, which is 2–3
-    times faster than Pillow's adaptive filtering for these flat-coloured charts. Unfiltered rows deflate
-    smaller than with the Sub filter here (a 10-rep chart: ~175 KB instead of ~209 KB with ISA-L, ~167 KB
-    instead of ~185 KB with zlib; runs of one colour repeat whole, where Sub leaves every edge as a
-    difference) and a little faster; the weekly job writes every byte of them, base64, into the outbox."""
-    height, width = rows.shape[0], rows.shape[1] // 3
-    data = np.empty((height, width * 3 + 1), dtype=np.uint8)
-    data[:, 0] = 0  # filter type None
-    data[:, 1:] = rows
+def _png(data: np.ndarray, dpi: int) -> bytes:
+    """PNG bytes of ``data``: the image's rows as PNG filters them (height × (1 + width·3), RGB), every row
+    unfiltered (its first byte 0), deflated at level 1, which is 2–3 times faster than Pillow's adaptive
+    filtering for these flat-coloured charts. Unfiltered rows deflate smaller than with the Sub filter here
+    (a 10-rep chart: ~175 KB instead of ~209 KB with ISA-L, ~167 KB instead of ~185 KB with zlib; runs of one
+    colour repeat whole, where Sub leaves every edge as a difference), and need no pass to filter them: the
+    canvas draws on the rows in place. The weekly job writes every byte of them, base64, into the outbox."""
+    height, width = data.shape[0], (data.shape[1] - 1) // 3
 
     def chunk(tag: bytes, payload: bytes) -> bytes:
         return struct.pack(">I", len(payload)) + tag + payload + struct.pack(">I", zlib.crc32(tag + payload))
@@ -340,7 +338,10 @@ class _Canvas:
     so the pixels are those it would draw."""
 
     def __init__(self, width_px: int, height_px: int, dpi: int, font: str) -> None:
-        self.rows = np.full((height_px, width_px * 3), 0xFF, dtype=np.uint8)
+        # the PNG's rows: a filter byte (0, None) then the pixels, which ``rows`` is a view of
+        self.data = np.full((height_px, 1 + width_px * 3), 0xFF, dtype=np.uint8)
+        self.data[:, 0] = 0
+        self.rows = self.data[:, 1:]
         self.width, self.height = width_px, height_px
         self.scale = dpi / 100
         self.dpi = dpi
@@ -383,7 +384,7 @@ class _Canvas:
         region = self.rows[y:y + height, 3 * x:3 * (x + width)]
         background = region[0, :3].tobytes()
         if (region == _run(background, width)).all():  # one colour under the mask (text on a cell): a lookup
-            region.reshape(height, width, 3)[...] = _blend_lut(background, colour).take(mask, axis=0)
+            region[...] = _blend_lut(background, colour).take(mask, axis=0).reshape(height, 3 * width)
             return
         alpha = np.repeat(mask, 3, axis=1).astype(np.uint16)
         t = region * (255 - alpha)
@@ -493,4 +494,24 @@ def render_heatmap_png(heatmap: FunnelHeatmap, *, title: str | None = None, dpi:
         y += _LINE
     _check_glyphs(font, texts)
 
-    return _png(c.rows, dpi)
+    return _png(c.data, dpi)
+
+
+def prepare_texts(charts: Iterable[tuple[Iterable[str], str | None]], *, until: Callable[[], bool] = lambda: False,
+                  dpi: int = DPI) -> int:
+    """Lay out ahead the texts peculiar to the charts to come: for each chart, given as (rep names, title), its row
+    labels and its title, chart by chart, so that ``render_heatmap_png`` finds them in the mask cache (e.g. while
+    the charts' figures are being read from the database, on the other core). Stops when ``until()`` says so or
+    once the cache is half full (the charts' own texts need the rest). Changes no pixel. Returns how many lines
+    were laid out."""
+    font = str(cjk_font_path())
+    done = 0
+    for names, title in charts:
+        lines = [(_PT, line, "rm") for name in names for line in name.split("\n")]
+        lines += [(_PT_TITLE, line, "mm") for line in (title or "").split("\n") if title]
+        for points, line, anchor in lines:
+            if until() or _MASKS.bytes > _MASKS.max_bytes // 2:
+                return done
+            _text_mask(font, round(points * dpi / 72), line, anchor)
+            done += 1
+    return done

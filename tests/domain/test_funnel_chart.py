@@ -195,3 +195,20 @@ def test_the_png_shows_the_same_picture_with_either_deflate(monkeypatch) -> None
     with_zlib = render_heatmap_png(heatmap)
     assert with_isal != with_zlib
     assert _decoded(with_isal).tobytes() == _decoded(with_zlib).tobytes()
+
+
+def test_texts_laid_out_ahead_are_those_the_chart_draws(monkeypatch) -> None:
+    """prepare_texts lays out the row labels and the title before the chart (the weekly job does it while the
+    database sums): the chart then finds them, and comes out the same."""
+    from domain import funnel_chart as FC
+
+    heatmap = funnel_heatmap(SEEDED_WEEK, REPS, START, rep_names=NAMES)
+    cold = render_heatmap_png(heatmap, title="王五 团队漏斗热力图")
+    monkeypatch.setattr(FC, "_MASKS", FC._MaskCache(16 * 2**20))
+    assert FC.prepare_texts([(NAMES.values(), "王五 团队漏斗热力图")]) == 4
+    ready = {key for key in FC._MASKS._masks}
+    assert FC.prepare_texts([(NAMES.values(), "王五 团队漏斗热力图")], until=lambda: True) == 0
+    assert render_heatmap_png(heatmap, title="王五 团队漏斗热力图") == cold
+    drawn = set(FC._MASKS._masks)
+    assert {key[3] for key in ready} == {*NAMES.values(), "王五 团队漏斗热力图"}
+    assert ready < drawn and {key for key in drawn if key[3] in {key[3] for key in ready}} == ready  # used
