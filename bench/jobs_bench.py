@@ -803,6 +803,7 @@ def child(what: str, job: str, env: dict[str, str]) -> None:
 
         jobs.funnel_heatmap.render_heatmap_png = lambda *a, **k: b"\x89PNG stub"  # type: ignore[assignment]
         jobs.funnel_heatmap.enqueue_in_order = lambda *a, **k: 0  # type: ignore[assignment]
+        jobs.funnel_heatmap.prepare_texts = lambda *a, **k: 0  # type: ignore[assignment]
     started = time.perf_counter()
     if what == "baseline":
         result: Any = BASELINES[f"{job}+{flag}" if flag else job](rt)

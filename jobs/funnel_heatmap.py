@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ from bot import messages as M
 from bot.out import Image, Text
 from bot.outbox import enqueue_in_order
 from domain.funnel import DwellSums, FunnelHeatmap, heatmap_of_sums, previous_week
-from domain.funnel_chart import render_heatmap_png
+from domain.funnel_chart import prepare_texts, render_heatmap_png
 from domain.org import team_of
 from domain.stages import DEFAULT_PIPELINE
 from jobs.registry import job
@@ -83,13 +84,29 @@ def _batches(items: Mapping[str, list[str]], size: int) -> Iterator[list[tuple[s
         yield batch
 
 
+def _dwell_sums(rt: Runtime, reps: list[str], start: datetime, stages: list[str]) -> DwellSums:
+    with rt.db.sessions() as s:
+        return stage_dwell_sums(s, reps, start, stages)
+
+
+def _queue(rt: Runtime, items: list[tuple[str, Image | Text, str]]) -> int:
+    """Queue the managers' images and texts in one transaction; how many managers got theirs queued."""
+    with rt.db.transaction() as s:
+        lz4_for_this_transaction(s)  # the images' base64 does not compress; pglz would try for long
+        # a manager's image and text are queued together (in one transaction, by any run): two rows each
+        return enqueue_in_order(s, items) // 2
+
+
 @job("funnel_heatmap", "send each manager the weekly funnel heatmap of their team")
 def funnel_heatmap_job(rt: Runtime) -> str:
     """One read of every team's dwell sums per rep and stage (one query for all managers), then the images
-    drawn outside any transaction and queued ``BATCH`` managers at a time, each batch in one transaction
-    (so at most a batch of images is held in memory, and a batch's writes do not wait for every image). A
+    drawn outside any transaction and queued ``BATCH`` managers at a time, each batch in one transaction. A
     week already sent to a manager (its dedup key is in the outbox) is not drawn again; should a concurrent
-    run queue one meanwhile, the key keeps it once."""
+    run queue one meanwhile, the key keeps it once.
+
+    The database works while this thread draws: a helper thread runs the query while the names and titles
+    of the charts are laid out, then writes each batch while the next one is drawn (at most two batches of
+    images in memory, the one being written and the one being drawn)."""
     start, _ = previous_week(datetime.now(rt.config.tz), rt.config.tz)
     day = start.date().isoformat()
     with rt.db.sessions() as s:
@@ -102,17 +119,24 @@ def funnel_heatmap_job(rt: Runtime) -> str:
         manager_of = {u: m.manager_userid for u, m in members.items()}
         teams = {u: reps for u, key in keys.items()
                  if key not in sent_before and (reps := _team_reps(members, u, manager_of))}
-        sums = stage_dwell_sums(s, [r for reps in teams.values() for r in reps], start, _heatmap_stages(slas))
     sent = 0
-    for batch in _batches(teams, BATCH):
-        items: list[tuple[str, Image | Text, str]] = []
-        for manager, reps in batch:
-            heatmap = _heatmap(members, reps, sums, start, slas)
-            png = render_heatmap_png(heatmap, title=_title(members, manager))
-            items += [(manager, Image(png, "funnel.png"), keys[manager]),
-                      (manager, Text(funnel_text(heatmap)), keys[manager] + ":text")]
-        with rt.db.transaction() as s:
-            lz4_for_this_transaction(s)  # the images' base64 does not compress; pglz would try for long
-            # a manager's image and text are queued together (in one transaction, by any run): two rows each
-            sent += enqueue_in_order(s, items) // 2
+    with ThreadPoolExecutor(1, thread_name_prefix="funnel_heatmap-db") as db:
+        reading = db.submit(_dwell_sums, rt, [r for reps in teams.values() for r in reps], start,
+                            _heatmap_stages(slas))
+        prepare_texts((((members[u].name for u in reps), _title(members, manager))
+                       for manager, reps in teams.items()), until=reading.done)
+        sums = reading.result()
+        writing: Future[int] | None = None
+        for batch in _batches(teams, BATCH):
+            items: list[tuple[str, Image | Text, str]] = []
+            for manager, reps in batch:
+                heatmap = _heatmap(members, reps, sums, start, slas)
+                png = render_heatmap_png(heatmap, title=_title(members, manager))
+                items += [(manager, Image(png, "funnel.png"), keys[manager]),
+                          (manager, Text(funnel_text(heatmap)), keys[manager] + ":text")]
+            if writing is not None:
+                sent += writing.result()
+            writing = db.submit(_queue, rt, items)
+        if writing is not None:
+            sent += writing.result()
     return f"heatmaps sent to {sent} managers"

@@ -104,7 +104,7 @@ def lz4_for_this_transaction(session: Session) -> None:
     """On PostgreSQL with LZ4 (14+, built with it): large values written in this transaction are compressed with
     LZ4 instead of the default pglz (``SET LOCAL default_toast_compression``; columns with a compression of their
     own keep it). The heatmap job's images (~230 KB of base64 each) do not compress: pglz spends ~8 ms of the
-    server's time on each before storing it as it was, LZ4 ~1 ms. Reading them back is the same. Elsewhere,
+    server's time on each before storing it as it was, LZ4 ~2 ms. Reading them back is the same. Elsewhere,
     or without LZ4, nothing changes."""
     if session.get_bind().dialect.name != "postgresql":
         return

@@ -4,10 +4,10 @@ domain.funnel sums from the stays one by one: same cells, same counts, bit for b
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from domain.funnel import dwell_sums, funnel_heatmap, heatmap_of_sums, week_bounds
 from storage.funnel_queries import lz4_for_this_transaction, stage_dwell_sums, stage_intervals
@@ -98,3 +98,28 @@ def test_lz4_for_the_images_lasts_one_transaction(rt) -> None:
     if rt.db.is_postgres:
         with rt.db.sessions() as s:
             assert s.scalar(text("SHOW default_toast_compression")) == "pglz"
+
+
+def test_the_weekly_job_queues_every_team_batch_by_batch_in_order(rt, company, monkeypatch) -> None:
+    import jobs.funnel_heatmap as FH
+    from domain.funnel import previous_week
+    from jobs.registry import load_jobs
+    from jobs.scheduler import run_job
+    from storage.models import Member, OutboxMessage
+
+    monkeypatch.setattr(FH, "BATCH", 2)
+    with rt.db.transaction() as s:
+        for i in range(4):
+            s.add(Member(userid=f"boss{i}", name=f"主管{i}", roles=["manager"]))
+            s.flush()
+            s.add(Member(userid=f"rep{i}", name=f"代表{i}", roles=["rep"], manager_userid=f"boss{i}"))
+            s.flush()
+            opportunity(s, f"rep{i}", [("demo", -timedelta(days=20 + i))])
+    assert run_job(rt, load_jobs()["funnel_heatmap"], "w1") == "heatmaps sent to 5 managers"
+    day = previous_week(datetime.now(rt.config.tz), rt.config.tz)[0].date().isoformat()
+    with rt.db.sessions() as s:
+        rows = [(m.recipient, m.msgtype, m.dedup_key) for m in s.scalars(select(OutboxMessage).order_by(OutboxMessage.id))]
+    pairs = [rows[i:i + 2] for i in range(0, len(rows), 2)]  # each manager's image, then its text
+    assert [[(u, "image", f"funnel:{u}:{day}"), (u, "text", f"funnel:{u}:{day}:text")] for (u, _, _), _ in pairs] == pairs
+    assert sorted(u for (u, _, _), _ in pairs) == ["boss0", "boss1", "boss2", "boss3", "wangwu"]
+    assert run_job(rt, load_jobs()["funnel_heatmap"], "w2") == "heatmaps sent to 0 managers"
