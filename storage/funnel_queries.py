@@ -84,7 +84,7 @@ def stage_dwell_sums(session: Session, reps: Iterable[str], start: datetime,
     lo, hi = start.astimezone(UTC).replace(tzinfo=None), end.astimezone(UTC).replace(tzinfo=None)
     parse, zero, day = datetime.fromisoformat, timedelta(0), 86_400
     sums: dict[tuple[str, str], tuple[float, int]] = {}
-    for rep, stage, entered_s, left_s in session.execute(q):
+    for rep, stage, entered_s, left_s in session.execute(q).all():  # one fetch, not a fetchone a row
         entered = parse(entered_s)
         if entered >= hi:
             continue
