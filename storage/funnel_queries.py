@@ -84,19 +84,20 @@ def stage_dwell_sums(session: Session, reps: Iterable[str], start: datetime,
     lo, hi = start.astimezone(UTC).replace(tzinfo=None), end.astimezone(UTC).replace(tzinfo=None)
     parse, zero, day = datetime.fromisoformat, timedelta(0), 86_400
     sums: dict[tuple[str, str], tuple[float, int]] = {}
-    for rep, stage, entered_s, left_s in session.execute(q).all():  # one fetch, not a fetchone a row
-        entered = parse(entered_s)
-        if entered >= hi:
-            continue
-        left_at = None if left_s is None else parse(left_s)
-        if left_at is None or left_at >= hi:
-            dwell = hi - entered
-        elif left_at >= lo:
-            dwell = left_at - entered
-        else:
-            continue
-        total, n = sums.get((rep, stage), (0.0, 0))
-        sums[(rep, stage)] = (total + max(dwell, zero).total_seconds() / day, n + 1)
+    for rows in session.execute(q).partitions(5000):  # a fetchmany each, not a fetchone a row; memory bounded
+        for rep, stage, entered_s, left_s in rows:
+            entered = parse(entered_s)
+            if entered >= hi:
+                continue
+            left_at = None if left_s is None else parse(left_s)
+            if left_at is None or left_at >= hi:
+                dwell = hi - entered
+            elif left_at >= lo:
+                dwell = left_at - entered
+            else:
+                continue
+            total, n = sums.get((rep, stage), (0.0, 0))
+            sums[(rep, stage)] = (total + max(dwell, zero).total_seconds() / day, n + 1)
     return sums
 
 
