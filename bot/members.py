@@ -15,6 +15,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+import redis
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from bot import versions
@@ -63,8 +64,11 @@ def version(rt: Runtime, seen: bytes | None) -> bytes:
     Redis) starts at a random number, so entries cached before a flush never match again."""
     if seen is not None:
         return seen
-    rt.redis.set(VERSION_KEY, secrets.randbelow(2**62), nx=True)
-    return rt.redis.get(VERSION_KEY) or b""
+    try:
+        rt.redis.set(VERSION_KEY, secrets.randbelow(2**62), nx=True)
+        return rt.redis.get(VERSION_KEY) or b""
+    except (redis.RedisError, OSError):
+        return b""  # nothing cached for this message: the member is read from the database
 
 
 def cache(rt: Runtime) -> MemberCache:

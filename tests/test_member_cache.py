@@ -44,3 +44,17 @@ def test_a_change_behind_the_apps_back_is_seen_once_the_cached_row_is_old(chat: 
     assert USAGE in chat.say("zhangsan", "联系人")  # cached: raw SQL bumps nothing
     monkeypatch.setattr(members, "CACHE_TTL_S", 0.0)
     assert REFUSED in chat.say("zhangsan", "联系人")
+
+
+def test_redis_failing_to_start_the_version_key_only_costs_a_database_read(chat: Chat, rt, company, monkeypatch):
+    """The dedup round trip got through, but the members version cannot be started (Redis failed just then):
+    the member is read from the database and the message answered as usual, not apologised for."""
+    import redis
+
+    rt.redis.delete(members.VERSION_KEY)
+
+    def failing_set(*args, **kwargs):
+        raise redis.ConnectionError("redis went away")
+
+    monkeypatch.setattr(rt.redis, "set", failing_set)
+    assert USAGE in chat.say("zhangsan", "联系人")
