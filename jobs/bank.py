@@ -14,7 +14,7 @@ from decimal import Decimal
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -162,8 +162,9 @@ def _add(counts: dict[str, int], done: dict[str, int]) -> None:
 def _after_failure(rt: Runtime, config: BM.MatchConfig, ids: list[int], counts: dict[str, int],
                    exc: BaseException) -> int:
     """A chunk failed (``exc``; nothing of it was written): its lines again one by one, a transaction each;
-    a line that fails alone is logged and left new. Returns how many failed."""
-    if len(ids) == 1:
+    a line that fails alone is logged and left new. Returns how many failed. A chunk that found a receivable
+    paid by hand under it (``ReceivableChanged``) is retried even when it is one line: it reads afresh."""
+    if len(ids) == 1 and not isinstance(exc, ReceivableChanged):
         log.error("bank line not matched; left for the next run", extra={"bank_line_id": ids[0]}, exc_info=exc)
         return 1
     log.warning("bank matching: a chunk failed, retrying its lines one by one",
@@ -344,6 +345,7 @@ class _Receivable:
     outstanding: Decimal
     paid_on: date | None
     touched: bool = False
+    read: Decimal | None = None  # outstanding as read (or as the chunk before left it): the write's guard
 
 
 @dataclass(slots=True)
@@ -451,7 +453,7 @@ class _Chunk:
                 left, paid_on = prior.outstanding, prior.paid_on
                 if left <= 0:
                     continue
-            rec = _Receivable(rid, contract_id, seq, collectible_on or due_on, left, paid_on)
+            rec = _Receivable(rid, contract_id, seq, collectible_on or due_on, left, paid_on, read=left)
             self.receivables[rid] = rec
             open_of.setdefault(contract_id, []).append(rec)
         self.promises = {}
@@ -640,8 +642,7 @@ class _Chunk:
         allocation_ids = sorted(row[0] for row in self._in(Allocation.bank_line_id, line_ids, Allocation.id))
         if len(allocation_ids) != len(self.allocations):
             raise RuntimeError("allocations of the chunk's lines changed under it")
-        update_rows(s, Receivable.__table__, [{"id": r.id, "outstanding": r.outstanding, "paid_on": r.paid_on}
-                                              for r in self.receivables.values() if r.touched])
+        _update_receivables(s, [r for r in self.receivables.values() if r.touched])
         update_rows(s, Promise.__table__, [{"id": p.id, "kept": p.kept, "kept_on": p.kept_on}
                                            for ps in self.promises.values() for p in ps if p.kept is not None])
 
@@ -709,12 +710,41 @@ class _Chunk:
         enqueue_in_order(s, out)
 
 
+class ReceivableChanged(RuntimeError):
+    """A receivable the chunk paid changed under it (paid by hand meanwhile): the chunk is retried line by line."""
+
+
+_GUARDED_PG = ("UPDATE receivables AS r SET outstanding = v.left_, paid_on = v.paid "
+               "FROM unnest(%s::bigint[], %s::numeric[], %s::date[], %s::numeric[]) AS v (id, left_, paid, was) "
+               "WHERE r.id = v.id AND r.outstanding = v.was")
+_GUARDED = (update(Receivable.__table__)
+            .where(Receivable.__table__.c.id == bindparam("rid"), Receivable.__table__.c.outstanding == bindparam("was"))
+            .values(outstanding=bindparam("left_"), paid_on=bindparam("paid")))
+
+
+def _update_receivables(s: Session, touched: list[_Receivable]) -> None:
+    """Each receivable's new outstanding, written only where it still holds what the chunk read: a chunk reads
+    without locks (PostgreSQL), so a receivable paid by hand meanwhile (``apply``, from a finance card) would
+    otherwise lose that payment to the chunk's absolute value. Any miss raises ``ReceivableChanged``."""
+    if not touched:
+        return
+    if s.get_bind().dialect.name == "postgresql":
+        updated = s.connection().exec_driver_sql(_GUARDED_PG, (
+            [r.id for r in touched], [r.outstanding for r in touched], [r.paid_on for r in touched],
+            [r.read for r in touched])).rowcount
+    else:
+        updated = s.connection().execute(_GUARDED, [{"rid": r.id, "left_": r.outstanding, "paid": r.paid_on,
+                                                     "was": r.read} for r in touched]).rowcount
+    if updated != len(touched):
+        raise ReceivableChanged(f"{len(touched) - updated} of the chunk's receivables changed under it")
+
+
 def apply(s: Session, line: BankLine, allocations: list[tuple[int, Decimal]]) -> None:
     """Apply parts of ``line`` to receivables; promises kept; the rep told; payment events emitted."""
     line.status = "matched"
     told: dict[str, list[str]] = {}
     for receivable_id, amount in allocations:
-        r = s.get(Receivable, receivable_id)
+        r = s.get(Receivable, receivable_id, with_for_update=True, populate_existing=True)  # locked till commit
         if r is None:
             continue
         contract = s.get(Contract, r.contract_id)

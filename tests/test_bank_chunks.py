@@ -303,3 +303,49 @@ def test_promises_kept_on_time_or_late_and_the_bonus_credited_once(rt, company):
     assert [t.split("：")[0] for t in told] == ["💰 到账通知", "恭喜！您促成的杭州云栖科技有限公司客户完成新签，奖金¥150已发放",
                                                "💰 到账通知", "恭喜！您促成的杭州云栖科技有限公司客户完成新签，奖金¥90已发放"]
     assert "HT2026001 第1期：¥5,000.00，已结清" in told[0]
+
+
+def _guard_misses(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every time a chunk's receivables write found a receivable changed under it."""
+    misses: list[str] = []
+    real = bank._update_receivables
+
+    def update(s: Any, touched: Any) -> None:
+        try:
+            real(s, touched)
+        except bank.ReceivableChanged as exc:
+            misses.append(str(exc))
+            raise
+
+    monkeypatch.setattr(bank, "_update_receivables", update)
+    return misses
+
+
+def test_with_nobody_paying_by_hand_every_chunk_writes_its_receivables_in_bulk(rt, company, monkeypatch):
+    misses = _guard_misses(monkeypatch)
+    assert _scenario(rt, 3)[0] == {"matched": 5, "unmatched": 3}
+    assert misses == []
+
+
+def test_on_postgresql_a_receivable_paid_by_hand_while_a_chunk_decides_keeps_that_payment(rt, company, monkeypatch):
+    """Finance pays 2,000 of an instalment by hand between the chunk's read and its write: the chunk's bulk
+    write would put back the outstanding it read; instead it is retried line by line, which pays what is left."""
+    if not rt.db.is_postgres:
+        pytest.skip("on SQLite writers are serialised: nothing can pay between a chunk's read and its write")
+    ledger(rt, [("杭州云栖科技有限公司", "HT2026001", [("5000", "2026-12-10")])])
+    ingest(rt, [line("T1", "3000", memo="HT2026001 货款")], "import")
+    misses = _guard_misses(monkeypatch)
+    real_insert, paid = bank.insert_rows, []
+
+    def insert_rows(s: Any, table: Any, rows: Any, *args: Any, **kwargs: Any) -> Any:
+        if table is Allocation.__table__ and not paid:
+            paid.append(True)
+            with rt.db.engine.begin() as conn:  # another transaction: finance's card, committed meanwhile
+                conn.execute(text("UPDATE receivables SET outstanding = outstanding - 2000"))
+        return real_insert(s, table, rows, *args, **kwargs)
+
+    monkeypatch.setattr(bank, "insert_rows", insert_rows)
+    assert match_pending(rt) == {"matched": 1, "unmatched": 0}
+    assert len(misses) == 1 and paid
+    assert outstanding(rt) == [D("0.00")]  # 5,000 − 2,000 by hand − 3,000 by the line
+    assert [(a[2], a[3]) for a in state(rt)["allocations"]] == [(1, D("3000.00"))]
