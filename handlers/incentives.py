@@ -238,7 +238,7 @@ def reverse_payment(ctx: Ctx, args: str) -> None:
     for alloc in ctx.session.scalars(select(Allocation).where(Allocation.bank_line_id == line.id,
                                                               Allocation.reversed_at.is_(None))):
         alloc.reversed_at = utcnow()
-        r = ctx.session.get(Receivable, alloc.receivable_id)
+        r = ctx.session.get(Receivable, alloc.receivable_id, with_for_update=True, populate_existing=True)  # locked
         contract = ctx.session.get(Contract, r.contract_id) if r else None
         if r is None or contract is None:
             continue
