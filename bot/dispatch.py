@@ -83,7 +83,7 @@ def _passive_ok(out: Out) -> bool:
 
 @dataclass(frozen=True)
 class Prefetched:
-    """What the callback read from Redis in the round trip of its dedup key (``PREFETCH`` order)."""
+    """What the callback read from Redis in the round trip of its dedup key (the keys of ``prefetch_keys``)."""
 
     dialog: bytes | None  # the asker's dialog, as stored
     members_version: bytes | None  # bot.members.VERSION_KEY
