@@ -3,10 +3,12 @@ worst overtime cells outlined in red and listed with their suggestions under the
 
 Drawn with Pillow and numpy (issue 9: one image per manager every Monday; matplotlib took ~0.3 s an
 image), every text in the CJK font from ``domain.fonts`` so Chinese labels never turn into boxes; a
-character the font lacks raises a "Glyph … missing from font" warning, as matplotlib did. Pillow renders
-each line of text once into a coverage mask, kept across images (stage names, cell values, advice repeat);
-the cells, bars and masks are put on a numpy array with the rounding of Pillow's ImageDraw, so the pixels
-are those ImageDraw would draw, at a fraction of the cost (Pillow's glyph rendering was most of it).
+character the font lacks raises a "Glyph … missing from font" warning, as matplotlib did. Each line of
+text becomes a coverage mask once, kept across images (stage names, cell values, advice repeat), put
+together from its characters' glyphs, each rendered once by Pillow, as Pillow's renderer puts them
+together (a line it would lay out otherwise is left to Pillow whole); the cells, bars and masks are put on
+a numpy array with the rounding of Pillow's ImageDraw, so the pixels are those ImageDraw would draw, at a
+fraction of the cost (Pillow's glyph rendering was most of it).
 The layout is matplotlib's of before (same size, grid, colour scale RdYlGn reversed, cell texts, red
 outlines with rank marks, colour bar, notes). Returns bytes; writes nothing.
 """
@@ -226,7 +228,7 @@ class _MaskCache:
         self._masks: OrderedDict[Hashable, _Mask] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, make: Callable[[], tuple[Image.Image, int, int]]) -> _Mask:
+    def get(self, key: Hashable, make: Callable[[], tuple[np.ndarray | Image.Image, int, int]]) -> _Mask:
         with self._lock:
             found = self._masks.get(key)
             if found is not None:
@@ -256,24 +258,201 @@ class _MaskCache:
 _MASKS = _MaskCache(16 * 2**20)  # at 150 dpi a line of notes takes ≈ 25 KB, a cell value ≈ 1.5 KB
 
 
+def _pillow_line(path: str, pixels: int, text: str, anchor: str, start: int = 0) -> tuple[Image.Image, int, int]:
+    """One line of ``text`` drawn by ImageDraw.text (at the anchor point, or ``start``/64 pixel right of it),
+    cut to its ink, and where its ink's top-left corner is relative to the anchor point."""
+    # Drawn on room for any line (2 em a character each side, 2 em up and down) and cut to its ink: that
+    # saves Pillow laying the text out twice (getbbox, then text). Measured first should it not fit.
+    font = _font(path, pixels)
+    x, y = pixels * (2 * len(text) + 2), 2 * pixels
+    mask = Image.new("L", (2 * x, 2 * y), 0)
+    ImageDraw.Draw(mask).text((x + start / 64, y), text, font=font, fill=255, anchor=anchor)
+    box = mask.getbbox()
+    if box is None:  # nothing to see (spaces)
+        return Image.new("L", (0, 0)), 0, 0
+    if box[0] > 0 and box[1] > 0 and box[2] < mask.width and box[3] < mask.height:
+        return mask.crop(box), box[0] - x, box[1] - y
+    left, top, right, bottom = font.getbbox(text, anchor=anchor)
+    mask = Image.new("L", (right - left + 1, bottom - top), 0)  # + 1: room for the start
+    ImageDraw.Draw(mask).text((-left + start / 64, -top), text, font=font, fill=255, anchor=anchor)
+    box = mask.getbbox()
+    if box is None:
+        return Image.new("L", (0, 0)), 0, 0
+    return mask.crop(box), left + box[0], top + box[1]
+
+
+class _Glyph(NamedTuple):
+    """A piece of a line (one character, or a run of letters) as Pillow renders it: its ink (coverage, cut),
+    the ink's top-left corner relative to the pen on the baseline, and the pen's advance in 1/64 pixel."""
+
+    ink: np.ndarray
+    left: int
+    top: int
+    advance: int
+
+
+@lru_cache(maxsize=8192)
+def _glyph(path: str, pixels: int, piece: str, start: int = 0) -> _Glyph:
+    """``piece`` drawn with the pen ``start``/64 pixel right of a whole pixel (a run's glyphs are placed from
+    there; a lone character is placed at the pen's whole pixel, so it is drawn at 0)."""
+    pixels_image, left, top = _pillow_line(path, pixels, piece, "ls", start)
+    ink = np.asarray(pixels_image, dtype=np.uint8)
+    ink.flags.writeable = False
+    return _Glyph(ink, left, top, round(_font(path, pixels).getlength(piece) * 64))
+
+
+@lru_cache(maxsize=256)
+def _baseline_shift(path: str, pixels: int, vertical: str) -> int:
+    """How far down from the anchor point the baseline is, for a vertical anchor that does not depend on the
+    text (a: ascender, m: middle, s: baseline, d: descender)."""
+    font = _font(path, pixels)
+    return font.getbbox("x", anchor="l" + vertical)[1] - font.getbbox("x", anchor="ls")[1]
+
+
+def _pixel(value: int) -> int:
+    """FreeType's 26.6 fixed point to whole pixels, rounded as Pillow rounds a glyph's pen position."""
+    return ((value + 32) & -64) >> 6
+
+
+@cache
+def _ideograph(char: str) -> bool:
+    code = ord(char)
+    return 0x3400 <= code <= 0x9FFF or 0xF900 <= code <= 0xFAFF or 0x20000 <= code <= 0x3FFFF
+
+
+@cache
+def _letter(char: str) -> bool:
+    """A letter of an alphabet (or a combining mark): shaped in a run of its script, it may change the
+    glyphs beside it (Pillow draws the 7 of "A7" a shade lighter than a lone 7)."""
+    return unicodedata.category(char)[0] == "M" or (char.isalpha() and not _ideograph(char))
+
+
+_BRACKETS = dict(zip(")]}）】〕］｝〉》」』〗〙〛", "([{（【〔［｛〈《「『〖〘〚", strict=True))
+_OPENERS = frozenset(_BRACKETS.values())
+
+
+def _bracket_pairs(text: str) -> dict[int, int]:
+    """Each closing bracket's opening one (by index), paired as the layout pairs them for their script."""
+    pairs: dict[int, int] = {}
+    stack: list[int] = []
+    for i, ch in enumerate(text):
+        if ch in _OPENERS:
+            stack.append(i)
+        elif ch in _BRACKETS:
+            for depth in range(len(stack) - 1, -1, -1):
+                if text[stack[depth]] == _BRACKETS[ch]:
+                    pairs[i] = stack[depth]
+                    del stack[depth:]
+                    break
+    return pairs
+
+
+def _brackets_all_paired(text: str, pairs: dict[int, int]) -> bool:
+    """Every bracket in ``text`` one of ``_BRACKETS``' pairs and paired, and no quotation marks (the layout
+    pairs those too, in ways not followed here)."""
+    kinds = [(i, unicodedata.category(ch)) for i, ch in enumerate(text)]
+    brackets = [i for i, kind in kinds if kind in ("Ps", "Pe")]
+    return (not any(kind in ("Pi", "Pf") or ch in "\"'" for (_, kind), ch in zip(kinds, text, strict=True))
+            and all(text[i] in _BRACKETS or text[i] in _OPENERS for i in brackets)
+            and len(brackets) == 2 * len(pairs))
+
+
+def _pieces(text: str) -> list[str] | None:
+    """``text`` cut into what Pillow draws the same alone as in the line: ideographs, and digits, punctuation,
+    symbols and spaces among them, one by one; a run with letters as one piece: from its first letter (from
+    the start of the line when no ideograph is before it) to the next ideograph, and on to past the closing
+    bracket of any bracket it opens (the layout gives the closing bracket, and what follows it, the opening
+    one's script). None where that cannot be cut so: a bracket opened before such a run closed in it, an
+    unpaired bracket or a quotation mark beside letters, a combining mark."""
+    if not any(map(_letter, text)):
+        return list(text)
+    if any(unicodedata.category(ch)[0] == "M" for ch in text):
+        return None
+    pairs = _bracket_pairs(text)
+    if not _brackets_all_paired(text, pairs):
+        return None
+    closes = {opened: closed for closed, opened in pairs.items()}
+    pieces: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if _ideograph(text[i]):
+            pieces.append(text[i])
+            i += 1
+            continue
+        j = i
+        while j < n and not _ideograph(text[j]):
+            j += 1
+        first = next((k for k in range(i, j) if _letter(text[k])), None)
+        if first is None:
+            pieces += text[i:j]
+            i = j
+            continue
+        first = first if i else 0
+        pieces += text[i:first]
+        end, k = j, first
+        while k < end:  # the run reaches past the closing brackets of what it opens
+            if k in pairs and pairs[k] < first:
+                return None
+            if closes.get(k, -1) >= end:
+                end = closes[k] + 1
+                while end < n and not _ideograph(text[end]):
+                    end += 1
+            k += 1
+        pieces.append(text[first:end])
+        i = end
+    return pieces
+
+
+def _glyph_line(path: str, pixels: int, text: str, anchor: str) -> tuple[np.ndarray, int, int] | None:
+    """The line as ``_pillow_line`` would give it, put together from cached pieces as Pillow's renderer puts
+    its glyphs together: each at the pen's whole pixel, blended over those before it (its ``src + target ·
+    (255 − src) / 255``), the anchor's offset taken as Pillow takes it. A chart's notes and names are new
+    lines every week but the same few hundred characters, and rendering a CJK glyph is most of Pillow's
+    ~25 µs a character. None where the line is not laid out piece after piece (kerning, ligatures across
+    pieces: the shaped length differs from the pieces' advances), or the anchor depends on the text: then
+    Pillow draws the line."""
+    pieces = _pieces(text)
+    if pieces is None or anchor[0] not in "lmr" or anchor[1] not in "amsd":
+        return None
+    placed, pen = [], 0
+    for piece in pieces:
+        if len(piece) == 1:
+            g = _glyph(path, pixels, piece)
+            x = _pixel(pen) + g.left
+        else:
+            g = _glyph(path, pixels, piece, pen & 63)
+            x = (pen >> 6) + g.left
+        if g.ink.size:
+            placed.append((g, x))
+        pen += g.advance
+    if round(_font(path, pixels).getlength(text) * 64) != pen:
+        return None
+    if not placed:
+        return np.zeros((0, 0), dtype=np.uint8), 0, 0
+    x0 = min(x for _, x in placed)
+    y0 = min(g.top for g, _ in placed)
+    out = np.zeros((max(g.top + g.ink.shape[0] for g, _ in placed) - y0,
+                    max(x + g.ink.shape[1] for g, x in placed) - x0), dtype=np.uint8)
+    inked = x0  # every piece so far lies left of this column
+    for g, x in placed:
+        height, width = g.ink.shape
+        region = out[g.top - y0:g.top - y0 + height, x - x0:x - x0 + width]
+        if x >= inked:  # nothing under it yet
+            region[...] = g.ink
+        else:
+            t = region * (255 - g.ink.astype(np.uint16)) + 128
+            t = (((t >> 8) + t) >> 8) + g.ink
+            np.minimum(t, 255, out=t)
+            region[...] = t
+        inked = max(inked, x + width)
+    x_anchor = {"l": 0, "m": _pixel(pen // 2), "r": _pixel(pen)}[anchor[0]]
+    return out, x0 - x_anchor, y0 + _baseline_shift(path, pixels, anchor[1])
+
+
 def _text_mask(path: str, pixels: int, text: str, anchor: str) -> _Mask:
     """One line of ``text`` as Pillow draws it, cut to its ink, for drawing anchored at a point."""
-    def draw() -> tuple[Image.Image, int, int]:
-        # Drawn on room for any line (2 em a character each side, 2 em up and down) and cut to its ink: that
-        # saves Pillow laying the text out twice (getbbox, then text). Measured first should it not fit.
-        font = _font(path, pixels)
-        x, y = pixels * (2 * len(text) + 2), 2 * pixels
-        mask = Image.new("L", (2 * x, 2 * y), 0)
-        ImageDraw.Draw(mask).text((x, y), text, font=font, fill=255, anchor=anchor)
-        box = mask.getbbox()
-        if box is None:  # nothing to see (spaces)
-            return Image.new("L", (0, 0)), 0, 0
-        if box[0] > 0 and box[1] > 0 and box[2] < mask.width and box[3] < mask.height:
-            return mask.crop(box), box[0] - x, box[1] - y
-        left, top, right, bottom = font.getbbox(text, anchor=anchor)
-        mask = Image.new("L", (right - left, bottom - top), 0)
-        ImageDraw.Draw(mask).text((-left, -top), text, font=font, fill=255, anchor=anchor)
-        return mask, left, top
+    def draw() -> tuple[np.ndarray | Image.Image, int, int]:
+        return _glyph_line(path, pixels, text, anchor) or _pillow_line(path, pixels, text, anchor)
 
     return _MASKS.get(("text", path, pixels, text, anchor), draw)
 
@@ -329,6 +508,50 @@ def _blend_lut(background: bytes, colour: tuple[int, int, int]) -> np.ndarray:
     return lut
 
 
+class _Patches:
+    """Text blended over one colour, as pixel rows, by (mask, background, colour), kept across images up to
+    ``max_bytes`` (with the masks they hold), the least recently used dropped first: a cell's figures come
+    back on the same colour (the colour is the ratio's) in chart after chart."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._patches: OrderedDict[tuple[int, bytes, tuple[int, int, int]], tuple[np.ndarray, np.ndarray]] = \
+            OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, mask: np.ndarray, background: bytes, colour: tuple[int, int, int]) -> np.ndarray:
+        key = (id(mask), background, colour)
+        with self._lock:
+            found = self._patches.get(key)
+            if found is not None and found[0] is mask:  # the id is that mask's, not a dropped one's
+                self._patches.move_to_end(key)
+                return found[1]
+        height, width = mask.shape
+        patch = _blend_lut(background, colour).take(mask, axis=0).reshape(height, 3 * width)
+        patch.flags.writeable = False
+        with self._lock:
+            if key not in self._patches:  # holding the mask keeps its id from being reused meanwhile
+                self._patches[key] = (mask, patch)
+                self.bytes += mask.nbytes + patch.nbytes
+            while self.bytes > self.max_bytes and len(self._patches) > 1:
+                _, (old_mask, old_patch) = self._patches.popitem(last=False)
+                self.bytes -= old_mask.nbytes + old_patch.nbytes
+        return patch
+
+
+_PATCHES = _Patches(16 * 2**20)
+
+
+def _blended(mask: np.ndarray, background: bytes, colour: tuple[int, int, int], keep: bool) -> np.ndarray:
+    """``colour`` over ``background`` (RGB bytes) with coverage ``mask``, as pixel rows; kept for next time when
+    ``keep`` (a mask of the mask cache, not a part of one cut at the image's edge)."""
+    if keep:
+        return _PATCHES.get(mask, background, colour)
+    height, width = mask.shape
+    return _blend_lut(background, colour).take(mask, axis=0).reshape(height, 3 * width)
+
+
 _BLACK, _WHITE = (0, 0, 0), (0xFF, 0xFF, 0xFF)
 
 
@@ -374,7 +597,8 @@ class _Canvas:
         height, width = mask.shape
         if not height or not width:
             return
-        if x < 0 or y < 0 or x + width > self.width or y + height > self.height:
+        whole = not (x < 0 or y < 0 or x + width > self.width or y + height > self.height)
+        if not whole:
             x0, y0 = max(x, 0), max(y, 0)
             x1, y1 = min(x + width, self.width), min(y + height, self.height)
             if x0 >= x1 or y0 >= y1:
@@ -384,7 +608,7 @@ class _Canvas:
         region = self.rows[y:y + height, 3 * x:3 * (x + width)]
         background = region[0, :3].tobytes()
         if (region == _run(background, width)).all():  # one colour under the mask (text on a cell): a lookup
-            region[...] = _blend_lut(background, colour).take(mask, axis=0).reshape(height, 3 * width)
+            region[...] = _blended(mask, background, colour, whole and not mask.flags.writeable)
             return
         alpha = np.repeat(mask, 3, axis=1).astype(np.uint16)
         t = region * (255 - alpha)

@@ -17,12 +17,21 @@ def would_loop(manager_of: Mapping[str, str | None], member: str, new_manager: s
     return False
 
 
-def team_of(manager_of: Mapping[str, str | None], manager: str) -> set[str]:
-    """Everyone who reports to ``manager`` directly or through others (not the manager)."""
+def direct_reports(manager_of: Mapping[str, str | None]) -> dict[str, list[str]]:
+    """Each manager's direct reports."""
     reports: dict[str, list[str]] = {}
     for m, boss in manager_of.items():
         if boss:
             reports.setdefault(boss, []).append(m)
+    return reports
+
+
+def team_of(manager_of: Mapping[str, str | None], manager: str,
+            reports: Mapping[str, list[str]] | None = None) -> set[str]:
+    """Everyone who reports to ``manager`` directly or through others (not the manager). ``reports``
+    (``direct_reports(manager_of)``) saves working them out again when asked for many managers."""
+    if reports is None:
+        reports = direct_reports(manager_of)
     team: set[str] = set()
     stack = list(reports.get(manager, []))
     while stack:

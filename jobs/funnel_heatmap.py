@@ -16,7 +16,7 @@ from bot.out import Image, Text
 from bot.outbox import enqueue_in_order
 from domain.funnel import DwellSums, FunnelHeatmap, heatmap_of_sums, previous_week
 from domain.funnel_chart import prepare_texts, render_heatmap_png
-from domain.org import team_of
+from domain.org import direct_reports, team_of
 from domain.stages import DEFAULT_PIPELINE
 from jobs.registry import job
 from storage.funnel_queries import lz4_for_this_transaction, stage_dwell_sums
@@ -28,9 +28,10 @@ if TYPE_CHECKING:
 
 
 def _team_reps(members: Mapping[str, Member], manager: str,
-               manager_of: Mapping[str, str | None] | None = None) -> list[str]:
+               manager_of: Mapping[str, str | None] | None = None,
+               reports: Mapping[str, list[str]] | None = None) -> list[str]:
     team = team_of(manager_of if manager_of is not None else {u: m.manager_userid for u, m in members.items()},
-                   manager)
+                   manager, reports)
     return sorted(u for u in team if "rep" in (members[u].roles or []))
 
 
@@ -99,14 +100,17 @@ def _queue(rt: Runtime, items: list[tuple[str, Image | Text, str]]) -> int:
 
 @job("funnel_heatmap", "send each manager the weekly funnel heatmap of their team")
 def funnel_heatmap_job(rt: Runtime) -> str:
-    """One read of every team's dwell sums per rep and stage (one query for all managers), then the images
-    drawn outside any transaction and queued ``BATCH`` managers at a time, each batch in one transaction. A
-    week already sent to a manager (its dedup key is in the outbox) is not drawn again; should a concurrent
-    run queue one meanwhile, the key keeps it once.
+    """The teams' dwell sums per rep and stage read from the database, the images drawn outside any
+    transaction and queued ``BATCH`` managers at a time, each batch in one transaction. A week already sent
+    to a manager (its dedup key is in the outbox) is not drawn again; should a concurrent run queue one
+    meanwhile, the key keeps it once.
 
-    The database works while this thread draws: a helper thread runs the query while the names and titles
-    of the charts are laid out, then writes each batch while the next one is drawn (at most two batches of
-    images in memory, the one being written and the one being drawn)."""
+    The database works while this thread draws. On PostgreSQL a reader thread sums ``BATCH`` managers' teams
+    a query at a time, so the first charts are drawn while the database sums the rest on another core (ten
+    queries cost it more than one, but nobody waits for them); on SQLite, where the sums are added up in this
+    process, one query sums every team. Meanwhile this thread lays out the names and titles of the charts.
+    A writer thread queues each batch while the next one is drawn (at most two batches of images in memory,
+    the one being written and the one being drawn)."""
     start, _ = previous_week(datetime.now(rt.config.tz), rt.config.tz)
     day = start.date().isoformat()
     with rt.db.sessions() as s:
@@ -117,17 +121,26 @@ def funnel_heatmap_job(rt: Runtime) -> str:
         sent_before = set(s.scalars(select(OutboxMessage.dedup_key)
                                     .where(OutboxMessage.dedup_key.in_(list(keys.values())))))
         manager_of = {u: m.manager_userid for u, m in members.items()}
+        reports = direct_reports(manager_of)
         teams = {u: reps for u, key in keys.items()
-                 if key not in sent_before and (reps := _team_reps(members, u, manager_of))}
+                 if key not in sent_before and (reps := _team_reps(members, u, manager_of, reports))}
+    batches = list(_batches(teams, BATCH))
+    stages = _heatmap_stages(slas)
     sent = 0
-    with ThreadPoolExecutor(1, thread_name_prefix="funnel_heatmap-db") as db:
-        reading = db.submit(_dwell_sums, rt, [r for reps in teams.values() for r in reps], start,
-                            _heatmap_stages(slas))
-        prepare_texts((((members[u].name for u in reps), _title(members, manager))
-                       for manager, reps in teams.items()), until=reading.done)
-        sums = reading.result()
+    with ThreadPoolExecutor(1, thread_name_prefix="funnel_heatmap-read") as reader, \
+            ThreadPoolExecutor(1, thread_name_prefix="funnel_heatmap-write") as writer:
+        if rt.db.is_postgres:
+            reads = [reader.submit(_dwell_sums, rt, [r for _, reps in batch for r in reps], start, stages)
+                     for batch in batches]
+        else:
+            reads = [reader.submit(_dwell_sums, rt, [r for reps in teams.values() for r in reps], start,
+                                   stages)] * len(batches)
+        if reads:
+            prepare_texts((((members[u].name for u in reps), _title(members, manager))
+                           for manager, reps in teams.items()), until=reads[0].done)
         writing: Future[int] | None = None
-        for batch in _batches(teams, BATCH):
+        for batch, reading in zip(batches, reads, strict=True):
+            sums = reading.result()
             items: list[tuple[str, Image | Text, str]] = []
             for manager, reps in batch:
                 heatmap = _heatmap(members, reps, sums, start, slas)
@@ -136,7 +149,7 @@ def funnel_heatmap_job(rt: Runtime) -> str:
                           (manager, Text(funnel_text(heatmap)), keys[manager] + ":text")]
             if writing is not None:
                 sent += writing.result()
-            writing = db.submit(_queue, rt, items)
+            writing = writer.submit(_queue, rt, items)
         if writing is not None:
             sent += writing.result()
     return f"heatmaps sent to {sent} managers"

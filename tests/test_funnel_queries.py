@@ -3,6 +3,7 @@ domain.funnel sums from the stays one by one: same cells, same counts, bit for b
 
 from __future__ import annotations
 
+import base64
 import random
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -122,4 +123,13 @@ def test_the_weekly_job_queues_every_team_batch_by_batch_in_order(rt, company, m
     pairs = [rows[i:i + 2] for i in range(0, len(rows), 2)]  # each manager's image, then its text
     assert [[(u, "image", f"funnel:{u}:{day}"), (u, "text", f"funnel:{u}:{day}:text")] for (u, _, _), _ in pairs] == pairs
     assert sorted(u for (u, _, _), _ in pairs) == ["boss0", "boss1", "boss2", "boss3", "wangwu"]
+    # on PostgreSQL each batch's teams are summed by a query of their own: every manager still gets the chart
+    # and the text of their own team, as one manager's heatmap alone gives them
+    start = previous_week(datetime.now(rt.config.tz), rt.config.tz)[0]
+    with rt.db.sessions() as s:
+        queued = {(m.recipient, m.msgtype): m.body for m in s.scalars(select(OutboxMessage))}
+        for boss in ["boss0", "boss1", "boss2", "boss3", "wangwu"]:
+            heatmap, png = FH.team_heatmap(s, boss, start)
+            assert queued[(boss, "text")]["content"] == FH.funnel_text(heatmap)
+            assert base64.b64decode(queued[(boss, "image")]["png_b64"]) == png
     assert run_job(rt, load_jobs()["funnel_heatmap"], "w2") == "heatmaps sent to 0 managers"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 import warnings
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
@@ -212,3 +214,84 @@ def test_texts_laid_out_ahead_are_those_the_chart_draws(monkeypatch) -> None:
     drawn = set(FC._MASKS._masks)
     assert {key[3] for key in ready} == {*NAMES.values(), "王五 团队漏斗热力图"}
     assert ready < drawn and {key for key in drawn if key[3] in {key[3] for key in ready}} == ready  # used
+
+
+def _pillow_and_glyphs(text: str, pixels: int, anchor: str):
+    """(what ImageDraw.text draws, cut to its ink and placed, what the glyph cache puts together or None)."""
+    import numpy as np
+
+    from domain import funnel_chart as FC
+
+    font = str(cjk_font_path())
+    image, left, top = FC._pillow_line(font, pixels, text, anchor)
+    return (np.asarray(image, dtype=np.uint8), left, top), FC._glyph_line(font, pixels, text, anchor)
+
+
+def _same(drawn, composed) -> bool:
+    (pixels, left, top), (mine, my_left, my_top) = drawn, composed
+    return pixels.shape == mine.shape and (pixels == mine).all() and (not pixels.size or (left, top) == (my_left, my_top))
+
+
+# lines a chart writes (names, figures, advice with SLA in brackets, titles) and lines that trip a glyph-by-glyph
+# layout: letters beside digits ("A7": Pillow shades the 7 differently), brackets opened in a run of letters
+# and closed after an ideograph, glyphs that overlap, spaces only, nothing
+CHART_LINES = ["张三", "销售10", "32.5天", "1.60×", "—", "需求诊断", "SLA 7 天", "平均停留 / SLA", "①", "0.5", "2.0",
+               "① 销售2·需求诊断：平均停留 34.5 天，是 SLA（7 天）的 4.9 倍。", "张三 团队漏斗热力图 SLA 1.7×",
+               "Tom Li（A7）", "A7", "Ty fi AV", "S(案)4", "“引号”，（括号）：…", "¥1,200.50 12万", "  ", ""]
+
+
+def test_lines_put_together_from_cached_glyphs_are_the_pixels_pillow_draws() -> None:
+    """The chart draws a line from its characters' glyphs, rendered once each, instead of having Pillow render
+    every line anew: the same pixels at the same place, at every size and anchor the chart uses."""
+    for text in CHART_LINES:
+        for pixels in (19, 21, 29, 40):
+            for anchor in ("mm", "lm", "rm", "md", "ls"):
+                drawn, composed = _pillow_and_glyphs(text, pixels, anchor)
+                assert composed is not None, (text, pixels, anchor)  # every chart line takes the glyph path
+                assert _same(drawn, composed), (text, pixels, anchor)
+
+
+def test_lines_the_glyphs_cannot_reproduce_are_left_to_pillow() -> None:
+    from domain import funnel_chart as FC
+
+    font = str(cjk_font_path())
+    assert FC._glyph_line(font, 21, "e\u0301", "mm") is None  # a combining mark
+    assert FC._glyph_line(font, 21, "Tom（张三", "mm") is None  # a bracket never closed beside letters
+    assert FC._glyph_line(font, 21, "“Tom”", "mm") is None  # quotation marks beside letters
+    assert FC._glyph_line(font, 21, "张三", "lt") is None  # an anchor that depends on the text
+    assert FC._pieces("是 SLA（7 天）的 4.9 倍") == ["是", " ", "SLA（7 天）", "的", " ", "4", ".", "9", " ", "倍"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.text(alphabet="张三销售天的团队漏斗热力图需求诊断0123456789 .,:%×·—…，。：（）()【】[]“”ATSLaify",
+                    max_size=24),
+       pixels=st.sampled_from([19, 21, 29]), anchor=st.sampled_from(["mm", "lm", "rm", "md"]))
+def test_any_line_comes_out_as_pillow_draws_it(text: str, pixels: int, anchor: str) -> None:
+    drawn, composed = _pillow_and_glyphs(text, pixels, anchor)
+    assert composed is None or _same(drawn, composed)
+
+
+def test_a_chart_with_latin_names_and_brackets_is_the_same_with_or_without_the_glyph_cache(monkeypatch) -> None:
+    from domain import funnel_chart as FC
+
+    names = {"zhangsan": "Tom Li（A7）", "lisi": "李四 Lee", "wangwu": "王五"}
+    heatmap = funnel_heatmap(SEEDED_WEEK, REPS, START, rep_names=names)
+    monkeypatch.setattr(FC, "_MASKS", FC._MaskCache(16 * 2**20))
+    composed = render_heatmap_png(heatmap, title="Team A7 团队（SLA 7 天）")
+    assert any(FC._glyph_line(str(cjk_font_path()), 21, name, "rm") is not None for name in names.values())
+    monkeypatch.setattr(FC, "_MASKS", FC._MaskCache(16 * 2**20))
+    monkeypatch.setattr(FC, "_glyph_line", lambda *args: None)
+    assert render_heatmap_png(heatmap, title="Team A7 团队（SLA 7 天）") == composed
+
+
+def test_blended_text_kept_across_charts_changes_nothing_and_stays_within_its_bound(monkeypatch) -> None:
+    from domain import funnel_chart as FC
+
+    heatmap = funnel_heatmap(SEEDED_WEEK, REPS, START, rep_names=NAMES)
+    monkeypatch.setattr(FC, "_PATCHES", FC._Patches(0))  # nothing kept (but the last)
+    uncached = render_heatmap_png(heatmap)
+    patches = FC._Patches(400_000)  # some of the cells and lines
+    monkeypatch.setattr(FC, "_PATCHES", patches)
+    assert render_heatmap_png(heatmap) == uncached
+    assert len(patches._patches) > 1 and patches.bytes <= patches.max_bytes
+    assert render_heatmap_png(heatmap) == uncached  # now from what was kept
