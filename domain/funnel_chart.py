@@ -15,6 +15,7 @@ outlines with rank marks, colour bar, notes). Returns bytes; writes nothing.
 
 from __future__ import annotations
 
+import itertools
 import struct
 import threading
 import unicodedata
@@ -403,14 +404,23 @@ def _pieces(text: str) -> list[str] | None:
     return pieces
 
 
+@lru_cache(maxsize=65536)
+def _apart(path: str, pixels: int, before: str, after: str) -> bool:
+    """Whether the layout puts ``after`` right at the end of ``before``'s advance (no kerning, no ligature
+    between them: the length of the two is the sum of theirs)."""
+    font = _font(path, pixels)
+    return round(font.getlength(before + after) * 64) == round(font.getlength(before) * 64) + \
+        round(font.getlength(after) * 64)
+
+
 def _glyph_line(path: str, pixels: int, text: str, anchor: str) -> tuple[np.ndarray, int, int] | None:
     """The line as ``_pillow_line`` would give it, put together from cached pieces as Pillow's renderer puts
     its glyphs together: each at the pen's whole pixel, blended over those before it (its ``src + target ·
     (255 − src) / 255``), the anchor's offset taken as Pillow takes it. A chart's notes and names are new
     lines every week but the same few hundred characters, and rendering a CJK glyph is most of Pillow's
-    ~25 µs a character. None where the line is not laid out piece after piece (kerning, ligatures across
-    pieces: the shaped length differs from the pieces' advances), or the anchor depends on the text: then
-    Pillow draws the line."""
+    ~25 µs a character. None where the line is not laid out piece after piece (kerning or a ligature between
+    two neighbours: their shaped length differs from the sum of their advances), or the anchor depends on
+    the text: then Pillow draws the line."""
     pieces = _pieces(text)
     if pieces is None or anchor[0] not in "lmr" or anchor[1] not in "amsd":
         return None
@@ -425,7 +435,7 @@ def _glyph_line(path: str, pixels: int, text: str, anchor: str) -> tuple[np.ndar
         if g.ink.size:
             placed.append((g, x))
         pen += g.advance
-    if round(_font(path, pixels).getlength(text) * 64) != pen:
+    if not all(_apart(path, pixels, a, b) for a, b in itertools.pairwise(pieces)):
         return None
     if not placed:
         return np.zeros((0, 0), dtype=np.uint8), 0, 0
@@ -495,6 +505,11 @@ def _colorbar_strip(span: int) -> np.ndarray:
 def _run(colour: bytes, pixels: int) -> np.ndarray:
     """``pixels`` pixels of ``colour`` (RGB bytes), as a row of bytes (read-only)."""
     return np.frombuffer(colour * pixels, dtype=np.uint8)
+
+
+@lru_cache(maxsize=1024)
+def _run_bytes(colour: bytes, pixels: int) -> bytes:
+    return colour * pixels
 
 
 @lru_cache(maxsize=1024)
@@ -607,7 +622,7 @@ class _Canvas:
             x, y, (height, width) = x0, y0, mask.shape
         region = self.rows[y:y + height, 3 * x:3 * (x + width)]
         background = region[0, :3].tobytes()
-        if (region == _run(background, width)).all():  # one colour under the mask (text on a cell): a lookup
+        if region.tobytes() == _run_bytes(background, width * height):  # one colour under it (text on a cell)
             region[...] = _blended(mask, background, colour, whole and not mask.flags.writeable)
             return
         alpha = np.repeat(mask, 3, axis=1).astype(np.uint16)
