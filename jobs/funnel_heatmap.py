@@ -130,7 +130,7 @@ def funnel_heatmap_job(rt: Runtime) -> str:
         custom = get_setting(s, "stage_sla", {}) or {}
         slas = {k: int(v) for k, v in custom.items()} or None
         members = {m.userid: m for m in s.scalars(select(Member).where(Member.active.is_(True)))}
-        keys = {u: f"funnel:{u}:{day}" for u, m in members.items() if "manager" in (m.roles or [])}
+        keys = {u: f"funnel:{u}:{day}" for u, m in sorted(members.items()) if "manager" in (m.roles or [])}
         sent_before = set(s.scalars(select(OutboxMessage.dedup_key)
                                     .where(OutboxMessage.dedup_key.in_(list(keys.values())))))
         manager_of = {u: m.manager_userid for u, m in members.items()}
