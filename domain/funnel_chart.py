@@ -351,11 +351,10 @@ def _bracket_pairs(text: str) -> dict[int, int]:
 def _brackets_all_paired(text: str, pairs: dict[int, int]) -> bool:
     """Every bracket in ``text`` one of ``_BRACKETS``' pairs and paired, and no quotation marks (the layout
     pairs those too, in ways not followed here)."""
-    kinds = [(i, unicodedata.category(ch)) for i, ch in enumerate(text)]
-    brackets = [i for i, kind in kinds if kind in ("Ps", "Pe")]
-    return (not any(kind in ("Pi", "Pf") or ch in "\"'" for (_, kind), ch in zip(kinds, text, strict=True))
-            and all(text[i] in _BRACKETS or text[i] in _OPENERS for i in brackets)
-            and len(brackets) == 2 * len(pairs))
+    if any(unicodedata.category(ch) in ("Pi", "Pf") or ch in "\"'" for ch in text):
+        return False
+    brackets = [ch for ch in text if unicodedata.category(ch) in ("Ps", "Pe")]
+    return all(ch in _BRACKETS or ch in _OPENERS for ch in brackets) and len(brackets) == 2 * len(pairs)
 
 
 def _pieces(text: str) -> list[str] | None:
@@ -508,11 +507,6 @@ def _run(colour: bytes, pixels: int) -> np.ndarray:
 
 
 @lru_cache(maxsize=1024)
-def _run_bytes(colour: bytes, pixels: int) -> bytes:
-    return colour * pixels
-
-
-@lru_cache(maxsize=1024)
 def _blend_lut(background: bytes, colour: tuple[int, int, int]) -> np.ndarray:
     """``colour`` over ``background`` (RGB) at coverage 0…255, rounded as Pillow's blend: 256 × RGB."""
     alpha = np.arange(256, dtype=np.uint32)[:, None]
@@ -622,7 +616,7 @@ class _Canvas:
             x, y, (height, width) = x0, y0, mask.shape
         region = self.rows[y:y + height, 3 * x:3 * (x + width)]
         background = region[0, :3].tobytes()
-        if region.tobytes() == _run_bytes(background, width * height):  # one colour under it (text on a cell)
+        if region.tobytes() == background * (width * height):  # one colour under it (text on a cell)
             region[...] = _blended(mask, background, colour, whole and not mask.flags.writeable)
             return
         alpha = np.repeat(mask, 3, axis=1).astype(np.uint16)
