@@ -4,8 +4,9 @@ emit the "payment received" event; lines that match nothing go to finance as a c
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from bot import messages as M
-from bot.out import Card, Out, Text, button_card
+from bot.out import MAX_CONTENT_BYTES, Card, Out, Text, button_card, new_task_id, wire_bodies
 from bot.outbox import enqueue, enqueue_in_order
 from domain import bank_matching as BM
 from domain import bonus as B
@@ -30,7 +31,8 @@ from domain.promises import promise_keeping
 from integrations.bank import BankError, Line, fetch_pages
 from jobs.registry import job, quiet_gc
 from storage.incentives import BonusLedgerRow, add_bonus_rows
-from storage.models import Member
+from storage.models import Card as CardRow
+from storage.models import Member, OutboxMessage
 from storage.payments import (
     Allocation,
     BankLine,
@@ -50,6 +52,9 @@ if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+# json.dumps(text) for a str: what JSONEncoder.encode calls for one (ensure_ascii), without its layers.
+_json_string: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 
 
 def ingest(rt: Runtime, lines: Iterable[Line], source: str) -> tuple[int, int]:
@@ -707,7 +712,84 @@ class _Chunk:
                 continue
             out += [(rep, Text(text), None) for rep, text in d.notices]
             out += [(ev.rep, Text(announced[id(ev)]), None) for ev in d.events if id(ev) in announced]
-        enqueue_in_order(s, out)
+        if s.get_bind().dialect.name == "sqlite":
+            _enqueue_sqlite(s, out)
+        else:
+            enqueue_in_order(s, out)
+
+
+def _binder(table: Any, column: str, dialect: Any, memo: bool = True) -> Callable[[Any], Any]:
+    """A value of ``table.column`` as the column's type binds it on ``dialect``; ``memo``: each distinct value
+    converted once (dates: a chunk's rows share a handful)."""
+    proc = table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
+    if proc is None:
+        return lambda v: v
+    if not memo:
+        return proc
+    seen: dict[Any, Any] = {}
+
+    def bind(v: Any) -> Any:
+        if v is None:
+            return None
+        try:
+            return seen[v]
+        except KeyError:
+            seen[v] = got = proc(v)
+            return got
+    return bind
+
+
+_OUTBOX_INSERT = ("INSERT INTO outbox (recipient, msgtype, body, dedup_key, card_task_id, status, attempts, "
+                  "next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)")
+_CARD_INSERT = ("INSERT INTO cards (task_id, kind, addressee, card_type, subject, status, created_at) "
+                "VALUES (?, ?, ?, ?, ?, 'open', ?)")
+
+
+def _enqueue_sqlite(s: Session, items: list[tuple[str, Out, str | None]]) -> None:
+    """``enqueue_in_order(s, items)`` on SQLite, the same rows in the same order, with one driver executemany of
+    plain tuples per table (200k notifications: ~0.7 s less than dicts through ``insert_rows``). A one-piece text's
+    body is ``json.dumps({"content": text})`` written by the JSON encoder's C string escaper; anything else (a
+    long text, a card) as ``enqueue_in_order`` builds it. Keys already queued (or repeated) are skipped; should a
+    concurrent transaction take one meanwhile, ``enqueue_in_order`` does it all instead."""
+    conn = s.connection()
+    keys = [key for _, _, key in items if key is not None]
+    queued: set[str] = set()
+    if keys:
+        queued.update(conn.execute(select(OutboxMessage.dedup_key).where(
+            one_of(OutboxMessage.dedup_key, keys, conn.dialect))).scalars())
+    stamp = _binder(OutboxMessage.__table__, "created_at", conn.dialect)(utcnow())
+    subject = _binder(CardRow.__table__, "subject", conn.dialect, memo=False)
+    cards: list[tuple[Any, ...]] = []
+    rows: list[tuple[Any, ...]] = []
+    add = rows.append
+    for recipient, out, key in items:
+        if key is not None:
+            if key in queued:
+                continue
+            queued.add(key)
+        if type(out) is Text and len(out.content) * 4 <= MAX_CONTENT_BYTES:
+            add((recipient, "text", '{"content": ' + _json_string(out.content) + "}", key, None, stamp, stamp))
+            continue
+        task_id = None
+        if isinstance(out, Card):
+            task_id = str(out.card.get("task_id") or new_task_id(out.kind))
+            cards.append((task_id, out.kind, recipient, out.card_type, subject(out.subject), stamp))
+            bodies: list[tuple[str, dict[str, Any]]] = [("template_card", dict(out.card, task_id=task_id))]
+        else:
+            bodies = wire_bodies(out)
+        for i, (msgtype, body) in enumerate(bodies):
+            add((recipient, msgtype, json.dumps(body), None if key is None else (key if i == 0 else f"{key}#{i}"),
+                 task_id, stamp, stamp))
+    if not rows:
+        return
+    try:
+        with s.begin_nested():
+            conn = s.connection()  # asked inside: the SAVEPOINT is emitted when the nested transaction connects
+            if cards:
+                conn.exec_driver_sql(_CARD_INSERT, cards)
+            conn.exec_driver_sql(_OUTBOX_INSERT, rows)
+    except IntegrityError:
+        enqueue_in_order(s, items)
 
 
 class ReceivableChanged(RuntimeError):
@@ -720,6 +802,7 @@ _GUARDED_PG = ("UPDATE receivables AS r SET outstanding = v.left_, paid_on = v.p
 _GUARDED = (update(Receivable.__table__)
             .where(Receivable.__table__.c.id == bindparam("rid"), Receivable.__table__.c.outstanding == bindparam("was"))
             .values(outstanding=bindparam("left_"), paid_on=bindparam("paid")))
+_GUARDED_SQLITE = "UPDATE receivables SET outstanding = ?, paid_on = ? WHERE receivables.id = ? AND receivables.outstanding = ?"
 
 
 def _update_receivables(s: Session, touched: list[_Receivable]) -> None:
@@ -728,10 +811,16 @@ def _update_receivables(s: Session, touched: list[_Receivable]) -> None:
     otherwise lose that payment to the chunk's absolute value. Any miss raises ``ReceivableChanged``."""
     if not touched:
         return
-    if s.get_bind().dialect.name == "postgresql":
+    dialect = s.get_bind().dialect
+    if dialect.name == "postgresql":
         updated = s.connection().exec_driver_sql(_GUARDED_PG, (
             [r.id for r in touched], [r.outstanding for r in touched], [r.paid_on for r in touched],
             [r.read for r in touched])).rowcount
+    elif dialect.name == "sqlite":  # the statement below, its values bound as Money and Date bind them, without Core
+        day = _binder(Receivable.__table__, "paid_on", dialect)
+        updated = s.connection().exec_driver_sql(_GUARDED_SQLITE, [
+            (str(r.outstanding.quantize(_CENT)), day(r.paid_on), r.id, str(r.read.quantize(_CENT)))  # type: ignore[union-attr]
+            for r in touched]).rowcount
     else:
         updated = s.connection().execute(_GUARDED, [{"rid": r.id, "left_": r.outstanding, "paid": r.paid_on,
                                                      "was": r.read} for r in touched]).rowcount

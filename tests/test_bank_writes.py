@@ -1,0 +1,110 @@
+"""Bank matching's bulk writes on SQLite (jobs/bank.py): the same rows as the general helpers write, with fewer
+Python objects per row."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from sqlalchemy import false, select, text
+
+import jobs.bank as bank
+from bot.out import Card, Text, button_card
+from bot.outbox import enqueue_in_order
+from storage.models import Card as CardRow
+from storage.models import OutboxMessage
+
+
+@pytest.fixture
+def sqlite_only(rt: Any) -> None:
+    if rt.db.is_postgres:
+        pytest.skip("the SQLite write path (PostgreSQL writes through insert_rows' unnest)")
+
+
+def _items(keyed_twice: str) -> list[tuple[str, Any, str | None]]:
+    card = button_card("银行流水待确认", "2026-12-09 收到 - ¥1.00，未能自动匹配", [("忽略", "ignore", 2)],
+                       rows=[("摘要", "坏数据")])
+    return [
+        ("zhangsan", Text("💰 到账通知：2026-12-09 收到 杭州云栖 ¥5,000.00\n  · HT2026001 第1期：¥5,000.00，已结清"), None),
+        ("fin0", Card("bank_unmatched", card, {"bank_line_id": 7}), "bank-card:7:fin0"),
+        ("lisi", Text("长" * 700), None),  # more than one message: split as wire_bodies splits it
+        ("fin1", Card("bank_unmatched", card, {"bank_line_id": 7}), keyed_twice),
+        ("fin1", Card("bank_unmatched", card, {"bank_line_id": 8}), keyed_twice),  # repeated key: skipped
+        ("zhangsan", Text('引号 " 与 \\ 和 \n 换行 \u2028'), None),
+        ("fin0", Card("bank_unmatched", card, {"bank_line_id": 9}), "bank-card:9:fin0"),  # queued before: skipped
+    ]
+
+
+def _outbox(rt: Any) -> list[tuple[Any, ...]]:
+    """The outbox and then the cards as stored (text), card task ids numbered in order of appearance."""
+    tasks: dict[str, str] = {}
+
+    def same(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return re.sub(r"bank_unmatched-[0-9a-f]{24}", lambda m: tasks.setdefault(m.group(0), f"task{len(tasks)}"),
+                      value)
+
+    with rt.db.engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, recipient, msgtype, body, dedup_key, card_task_id, status, attempts, "
+                                 "next_attempt_at = created_at, lease_owner, sent_at FROM outbox ORDER BY id")).all()
+        cards = conn.execute(text("SELECT id, task_id, kind, addressee, card_type, subject, status, decided_by, "
+                                  "created_at IS NOT NULL FROM cards ORDER BY id")).all()
+    return [tuple(map(same, r)) for r in rows] + [tuple(map(same, c)) for c in cards]
+
+
+def _write(rt: Any, how: Any) -> list[tuple[Any, ...]]:
+    with rt.db.transaction() as s:
+        s.execute(text("DELETE FROM outbox"))
+        s.execute(text("DELETE FROM cards"))
+        enqueue_in_order(s, [("fin0", Text("一条旧消息"), "bank-card:9:fin0")])
+    with rt.db.transaction() as s:
+        how(s, _items("bank-card:7:fin1"))
+    return _outbox(rt)
+
+
+def test_the_sqlite_outbox_rows_are_those_enqueue_in_order_writes(rt, company, sqlite_only):
+    reference = _write(rt, enqueue_in_order)
+    assert [r[2] for r in reference[:7]] == ["text", "text", "template_card", "text", "text", "template_card",
+                                             "text"]
+    assert _write(rt, bank._enqueue_sqlite) == reference
+
+
+def test_a_key_taken_under_the_sqlite_outbox_write_falls_back_to_enqueue_in_order(rt, company, sqlite_only,
+                                                                                    monkeypatch):
+    reference = _write(rt, enqueue_in_order)
+    monkeypatch.setattr(bank, "one_of", lambda *a: false())  # the queued key goes unseen: the insert collides
+    fallbacks = []
+    real = bank.enqueue_in_order
+
+    def fallback(s: Any, items: Any) -> int:
+        fallbacks.append(len(items))
+        return real(s, items)
+
+    monkeypatch.setattr(bank, "enqueue_in_order", fallback)
+    assert _write(rt, bank._enqueue_sqlite) == reference
+    assert fallbacks == [7]
+    with rt.db.sessions() as s:
+        assert s.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == "bank-card:9:fin0")) == 1
+        assert len(s.scalars(select(CardRow.id)).all()) == 2  # the failed insert left no card behind
+
+
+def test_the_sqlite_receivables_write_binds_money_and_days_as_the_columns_do(rt, company, sqlite_only):
+    from tests.test_bank_chunks import ledger, outstanding
+
+    ledger(rt, [("杭州云栖科技有限公司", "HT2026001", [("5000", "2026-12-10"), ("3000.5", "2026-12-20")])])
+    with rt.db.transaction() as s:
+        touched = [bank._Receivable(1, 1, 1, date(2026, 12, 10), Decimal("0"), date(2026, 12, 9), True,
+                                    Decimal("5000.00")),
+                   bank._Receivable(2, 1, 2, date(2026, 12, 20), Decimal("1000.5"), None, True, Decimal("3000.50"))]
+        bank._update_receivables(s, touched)
+    assert outstanding(rt) == [Decimal("0.00"), Decimal("1000.50")]
+    with rt.db.engine.connect() as conn:
+        assert conn.execute(text("SELECT outstanding, paid_on FROM receivables ORDER BY id")).all() == [
+            ("0.00", "2026-12-09"), ("1000.50", None)]
+    with rt.db.transaction() as s, pytest.raises(bank.ReceivableChanged):  # the guard compares the stored text
+        bank._update_receivables(s, [bank._Receivable(2, 1, 2, date(2026, 12, 20), Decimal("0"), None, True,
+                                                      Decimal("3000.50"))])
