@@ -111,38 +111,55 @@ def _match_pending(rt: Runtime, chunk_lines: int) -> dict[str, int]:
     if rt.db.is_postgres:
         failed = _pipelined(rt, config, chunks, counts)
     else:
-        for ids in chunks:
-            try:
-                with rt.db.transaction() as s, _page_cache(s):
-                    done = _Chunk(rt, s, config).run(ids)
-            except _NOT_DATA_ERRORS:
-                raise
-            except Exception as exc:
-                failed += _after_failure(rt, config, ids, counts, exc)
-                continue
-            _add(counts, done)
+        with _sqlite_connection(rt) as conn:
+            for ids in chunks:
+                try:
+                    with rt.db.sessions(bind=conn) as s, s.begin():
+                        done = _Chunk(rt, s, config).run(ids)
+                except _NOT_DATA_ERRORS:
+                    raise
+                except Exception as exc:
+                    failed += _after_failure(rt, config, ids, counts, exc)
+                    continue
+                _add(counts, done)
     if failed:
         counts["failed"] = failed
     return counts
 
 
-# SQLite's page cache while a chunk runs (KiB): the default 2 MB is far smaller than the pages one chunk
+# SQLite's page cache while the chunks run (KiB): the default 2 MB is far smaller than the pages one chunk
 # dirties, which it then spills to the WAL before the commit and reads back (100k lines: 0.8 → 0.4 GB read,
 # a quarter less CPU in the bulk writes).
 SQLITE_CHUNK_CACHE_KIB = 32768
+# WAL pages after which a chunk's commit checkpoints (SQLite's default: 1,000 pages, 4 MB). A chunk of 2,500
+# lines appends ~20 MB to the WAL, so by default every commit copied it all back into the database file, the
+# same hot index pages (outbox, events, bonus ledger) again and again; at 64 MB a checkpoint comes every few
+# chunks and copies each page's latest version once (100k lines: ~0.5 s less). Committed chunks are as durable
+# as before (synchronous stays FULL: a commit is on disk once it is in the WAL); the job checkpoints at the end.
+SQLITE_CHUNK_AUTOCHECKPOINT = 16384
 
 
 @contextmanager
-def _page_cache(s: Session) -> Iterator[None]:
-    """SQLite: the connection's page cache raised to ``SQLITE_CHUNK_CACHE_KIB`` for the chunk, and put back
-    before the commit (the pooled connection keeps its own size)."""
-    conn = s.connection()
-    size = conn.exec_driver_sql("PRAGMA cache_size").scalar()
-    conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_CHUNK_CACHE_KIB}")
-    try:
-        yield
-    finally:
-        conn.exec_driver_sql(f"PRAGMA cache_size = {int(size or 0)}")
+def _sqlite_connection(rt: Runtime) -> Iterator[Any]:
+    """SQLite: one connection for every chunk's transaction, its page cache raised to ``SQLITE_CHUNK_CACHE_KIB``
+    (kept from chunk to chunk) and its WAL checkpointed every ``SQLITE_CHUNK_AUTOCHECKPOINT`` pages; both put
+    back once the chunks are done (the pooled connection keeps its own settings), then the WAL checkpointed
+    (PASSIVE: readers are not waited for), so what the job wrote is not left for another connection's commit
+    to copy."""
+    with rt.db.engine.connect() as conn:
+        raw = conn.connection.driver_connection  # pragmas outside any transaction (not through autobegin)
+        size = raw.execute("PRAGMA cache_size").fetchone()[0]
+        pages = raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+        raw.execute(f"PRAGMA cache_size = -{SQLITE_CHUNK_CACHE_KIB}")
+        raw.execute(f"PRAGMA wal_autocheckpoint = {SQLITE_CHUNK_AUTOCHECKPOINT}")
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction():
+                conn.rollback()
+            raw.execute(f"PRAGMA cache_size = {int(size)}")
+            raw.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+            raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
 
 def _chunk_ids(rt: Runtime, last: int | None, chunk_lines: int) -> Iterator[list[int]]:

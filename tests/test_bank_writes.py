@@ -108,3 +108,29 @@ def test_the_sqlite_receivables_write_binds_money_and_days_as_the_columns_do(rt,
     with rt.db.transaction() as s, pytest.raises(bank.ReceivableChanged):  # the guard compares the stored text
         bank._update_receivables(s, [bank._Receivable(2, 1, 2, date(2026, 12, 20), Decimal("0"), None, True,
                                                       Decimal("3000.50"))])
+
+
+def test_on_sqlite_the_chunks_share_a_connection_whose_cache_and_checkpoints_are_put_back_after(rt, company,
+                                                                                               sqlite_only, monkeypatch):
+    from tests.test_bank_chunks import ingest, ledger, line
+
+    ledger(rt, [(f"客户{i}有限公司", f"HT20260{i:02d}", [("1000", "2026-12-10")]) for i in range(10, 16)])
+    ingest(rt, [line(f"T{i}", "1000", f"客户{i}有限公司") for i in range(10, 16)], "import")
+    with rt.db.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        before = [raw.execute(f"PRAGMA {p}").fetchone()[0] for p in ("cache_size", "wal_autocheckpoint")]
+    seen, real = [], bank._Chunk.run
+
+    def run(self: Any, ids: list[int]) -> dict[str, int]:
+        raw = self.s.connection().connection.driver_connection
+        seen.append((id(raw), *(raw.execute(f"PRAGMA {p}").fetchone()[0] for p in ("cache_size", "wal_autocheckpoint"))))
+        return real(self, ids)
+
+    monkeypatch.setattr(bank._Chunk, "run", run)
+    assert bank.match_pending(rt, 2) == {"matched": 6, "unmatched": 0}
+    assert len(seen) == 3 and len({conn for conn, _, _ in seen}) == 1
+    assert {(size, pages) for _, size, pages in seen} == {(-bank.SQLITE_CHUNK_CACHE_KIB,
+                                                           bank.SQLITE_CHUNK_AUTOCHECKPOINT)}
+    with rt.db.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert [raw.execute(f"PRAGMA {p}").fetchone()[0] for p in ("cache_size", "wal_autocheckpoint")] == before
