@@ -492,8 +492,8 @@ class _Chunk:
         self.number_keys: dict[int, str] = {}  # contract id → its number as the memo's are normalised
         self.name_keys: dict[int, str] = {}  # customer id → its name normalised (as matching compares it)
 
-        self.allocations: list[dict[str, Any]] = []
-        self.status: list[dict[str, Any]] = []
+        self.allocations: list[tuple[int, int, Decimal]] = []  # (line id, receivable id, amount)
+        self.status: list[tuple[str, int, int]] = []  # (status, match_step, line id)
         self.decided: list[_Decided] = []
         self.stored_events = None
         counts = {"matched": 0, "unmatched": 0}
@@ -506,17 +506,17 @@ class _Chunk:
             decision = self._decide(ln, numbers[ln.id], keys[ln.id], ids_of_customers, contract_ids)
             if decision is not None:
                 step, allocations = decision
-                self.status.append({"id": ln.id, "status": "matched", "match_step": step})
+                self.status.append(("matched", step, ln.id))
                 self.decided.append(self._apply(ln, allocations))
                 counts["matched"] += 1
                 continue
             result = self._match(ln, ids_of_customers, contract_ids)
             if result.matched:  # not reached: _decide finds every match (kept should they ever differ)
-                self.status.append({"id": ln.id, "status": "matched", "match_step": int(result.step)})
+                self.status.append(("matched", int(result.step), ln.id))
                 self.decided.append(self._apply(ln, [(a.receivable_id, a.amount) for a in result.allocations]))
                 counts["matched"] += 1
             else:
-                self.status.append({"id": ln.id, "status": "unmatched", "match_step": int(result.step)})
+                self.status.append(("unmatched", int(result.step), ln.id))
                 self.decided.append(_Decided(ln.id, card=self._card(ln, list(result.candidates))))
                 counts["unmatched"] += 1
         self.after = None  # decided: the chunk before is not needed any more (nor kept alive, with its own)
@@ -607,7 +607,7 @@ class _Chunk:
             amount = min(amount, r.outstanding)
             if amount <= 0:
                 continue
-            self.allocations.append({"bank_line_id": ln.id, "receivable_id": r.id, "amount": amount})
+            self.allocations.append((ln.id, r.id, amount))
             r.outstanding = r.outstanding - amount
             if r.outstanding == 0:
                 r.paid_on = ln.booked_on
@@ -657,9 +657,20 @@ class _Chunk:
 
         s = self.s
         now = utcnow()
-        update_rows(s, BankLine.__table__, self.status)
-        insert_rows(s, Allocation.__table__, [{**row, "at": now} for row in self.allocations])
-        line_ids = [row["id"] for row in self.status]
+        dialect = s.get_bind().dialect
+        sqlite = dialect.name == "sqlite"  # plain tuples in a driver executemany (see _enqueue_sqlite)
+        if sqlite:
+            stamp = _binder(Allocation.__table__, "at", dialect)(now)
+            day = _binder(PaymentEvent.__table__, "received_on", dialect)
+            _many(s, _STATUS_SQLITE, self.status)
+            _many(s, _ALLOCATIONS_SQLITE, [
+                (line_id, rid, str(amount.quantize(_CENT)), stamp) for line_id, rid, amount in self.allocations])
+        else:
+            update_rows(s, BankLine.__table__, [{"id": line_id, "status": status, "match_step": step}
+                                                for status, step, line_id in self.status])
+            insert_rows(s, Allocation.__table__, [{"bank_line_id": line_id, "receivable_id": rid, "amount": amount,
+                                                   "at": now} for line_id, rid, amount in self.allocations])
+        line_ids = [line_id for _, _, line_id in self.status]
         # in insertion order (these lines had none before)
         allocation_ids = sorted(row[0] for row in self._in(Allocation.bank_line_id, line_ids, Allocation.id))
         if len(allocation_ids) != len(self.allocations):
@@ -673,11 +684,16 @@ class _Chunk:
         for ev in events:
             if ev.alloc is not None:
                 ev.allocation_id = allocation_ids[ev.alloc]
-                new_events.append({"kind": ev.kind, "allocation_id": ev.allocation_id, "rep_userid": ev.rep,
-                                   "customer_id": ev.customer_id, "contract_id": ev.contract_id,
-                                   "amount": ev.amount, "received_on": ev.received_on, "created_at": now,
-                                   "consumed_at": now})
-        insert_rows(s, PaymentEvent.__table__, new_events)
+                new_events.append(ev)
+        if sqlite:
+            _many(s, _EVENTS_SQLITE, [
+                (ev.kind, ev.allocation_id, ev.rep, ev.customer_id, ev.contract_id, str(ev.amount.quantize(_CENT)),
+                 day(ev.received_on), stamp, stamp) for ev in new_events])
+        else:
+            insert_rows(s, PaymentEvent.__table__, [
+                {"kind": ev.kind, "allocation_id": ev.allocation_id, "rep_userid": ev.rep,
+                 "customer_id": ev.customer_id, "contract_id": ev.contract_id, "amount": ev.amount,
+                 "received_on": ev.received_on, "created_at": now, "consumed_at": now} for ev in new_events])
         update_rows(s, PaymentEvent.__table__, [{"id": ev.id, "consumed_at": now} for ev in events if ev.id is not None])
 
         # the bonus of each consumed event (consume_payment_events), then every notification in order
@@ -694,7 +710,7 @@ class _Chunk:
                 BonusLedgerRow.userid, BonusLedgerRow.amount, BonusLedgerRow.kind, BonusLedgerRow.booked_on):
             entries.setdefault(payment_id, []).append(B.BonusEntry(payment_id, userid, amount, B.EntryKind(kind),
                                                                    booked_on))
-        bonus_rows: list[dict[str, Any]] = []
+        bonus_rows: list[B.BonusEntry] = []
         announced: dict[int, str] = {}  # id(event) → text, once its row is booked
         texts: list[tuple[_Event, str]] = []
         for ev in events:
@@ -710,10 +726,9 @@ class _Chunk:
             if entry is None:
                 continue
             mine.append(entry)
-            bonus_rows.append({"payment_id": entry.payment_id, "userid": entry.rep, "amount": entry.amount,
-                               "kind": entry.kind.value, "booked_on": entry.booked_on, "at": now})
+            bonus_rows.append(entry)
             texts.append((ev, text or ""))
-        for (ev, text), booked in zip(texts, add_bonus_rows(s, bonus_rows), strict=True):
+        for (ev, text), booked in zip(texts, _book_bonus(s, bonus_rows, now), strict=True):
             if booked:
                 announced[id(ev)] = text
 
@@ -733,6 +748,42 @@ class _Chunk:
             _enqueue_sqlite(s, out)
         else:
             enqueue_in_order(s, out)
+
+
+_STATUS_SQLITE = "UPDATE bank_lines SET status = ?, match_step = ? WHERE id = ?"
+_ALLOCATIONS_SQLITE = "INSERT INTO allocations (bank_line_id, receivable_id, amount, at) VALUES (?, ?, ?, ?)"
+_EVENTS_SQLITE = ("INSERT INTO payment_events (kind, allocation_id, rep_userid, customer_id, contract_id, amount, "
+                  "received_on, created_at, consumed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_BONUS_SQLITE = "INSERT INTO bonus_ledger (payment_id, userid, amount, kind, booked_on, at) VALUES (?, ?, ?, ?, ?, ?)"
+
+
+def _many(s: Session, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    """``sql`` for each of ``rows`` (none: nothing), one driver executemany."""
+    if rows:
+        s.connection().exec_driver_sql(sql, rows)
+
+
+def _book_bonus(s: Session, entries: list[B.BonusEntry], now: Any) -> list[bool]:
+    """``add_bonus_rows`` for the chunk's entries (booked at ``now``): per entry, whether it was booked. On SQLite
+    first as plain tuples in one executemany under a savepoint; should one be in the ledger already (a concurrent
+    run), ``add_bonus_rows`` books them one by one as before."""
+    def as_dicts() -> list[dict[str, Any]]:
+        return [{"payment_id": e.payment_id, "userid": e.rep, "amount": e.amount, "kind": e.kind.value,
+                 "booked_on": e.booked_on, "at": now} for e in entries]
+
+    dialect = s.get_bind().dialect
+    if dialect.name != "sqlite" or not entries:
+        return add_bonus_rows(s, as_dicts())
+    stamp = _binder(BonusLedgerRow.__table__, "at", dialect)(now)
+    day = _binder(BonusLedgerRow.__table__, "booked_on", dialect)
+    try:
+        with s.begin_nested():
+            s.connection().exec_driver_sql(_BONUS_SQLITE, [
+                (e.payment_id, e.rep, str(e.amount.quantize(_CENT)), e.kind.value, day(e.booked_on), stamp)
+                for e in entries])
+        return [True] * len(entries)
+    except IntegrityError:
+        return add_bonus_rows(s, as_dicts())
 
 
 def _binder(table: Any, column: str, dialect: Any, memo: bool = True) -> Callable[[Any], Any]:

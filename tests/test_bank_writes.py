@@ -134,3 +134,25 @@ def test_on_sqlite_the_chunks_share_a_connection_whose_cache_and_checkpoints_are
     with rt.db.engine.connect() as conn:
         raw = conn.connection.driver_connection
         assert [raw.execute(f"PRAGMA {p}").fetchone()[0] for p in ("cache_size", "wal_autocheckpoint")] == before
+
+
+def test_a_bonus_already_booked_is_left_and_the_others_booked_one_by_one(rt, company):
+    from domain import bonus as B
+    from storage.incentives import BonusLedgerRow, add_bonus_rows
+    from storage.types import utcnow
+
+    now = utcnow()
+    entries = [B.BonusEntry(f"alloc:{i}", "zhangsan", Decimal("150"), B.EntryKind.CREDIT, date(2026, 12, 9))
+               for i in (1, 2, 3)]
+    with rt.db.transaction() as s:
+        add_bonus_rows(s, [{"payment_id": "alloc:2", "userid": "lisi", "amount": Decimal("1"), "kind": "credit",
+                            "booked_on": date(2026, 12, 1), "at": now}])
+    with rt.db.transaction() as s:
+        assert bank._book_bonus(s, entries, now) == [True, False, True]
+        assert bank._book_bonus(s, [], now) == []
+    with rt.db.sessions() as s:
+        rows = [(r.payment_id, r.userid, r.amount, r.kind, r.booked_on)
+                for r in s.scalars(select(BonusLedgerRow).order_by(BonusLedgerRow.id))]
+    assert rows == [("alloc:2", "lisi", Decimal("1.00"), "credit", date(2026, 12, 1)),
+                    ("alloc:1", "zhangsan", Decimal("150.00"), "credit", date(2026, 12, 9)),
+                    ("alloc:3", "zhangsan", Decimal("150.00"), "credit", date(2026, 12, 9))]
