@@ -497,17 +497,18 @@ class _Chunk:
         self.decided: list[_Decided] = []
         self.stored_events = None
         counts = {"matched": 0, "unmatched": 0}
+        decide, apply, status, decided = self._decide, self._apply, self.status, self.decided
         for ln in lines:
-            own = [by_number[n] for n in dict.fromkeys(numbers[ln.id]) if n in by_number]
-            payer_ids = by_key.get(keys[ln.id], [])
+            memo_numbers, payer = numbers[ln.id], keys[ln.id]
+            own = [by_number[n] for n in dict.fromkeys(memo_numbers) if n in by_number] if memo_numbers else []
+            payer_ids = by_key.get(payer, ())
             ids_of_customers = {c.customer_id for c in own} | set(payer_ids)
             contract_ids = list(dict.fromkeys([*(c.id for c in own),
-                                               *(k for cid in ids_of_customers for k in contracts_of.get(cid, []))]))
-            decision = self._decide(ln, numbers[ln.id], keys[ln.id], ids_of_customers, contract_ids)
+                                               *(k for cid in ids_of_customers for k in contracts_of.get(cid, ()))]))
+            decision = decide(ln, memo_numbers, payer, ids_of_customers, contract_ids)
             if decision is not None:
-                step, allocations = decision
-                self.status.append(("matched", step, ln.id))
-                self.decided.append(self._apply(ln, allocations))
+                status.append(("matched", decision[0], ln.id))
+                decided.append(apply(ln, decision[1]))
                 counts["matched"] += 1
                 continue
             result = self._match(ln, ids_of_customers, contract_ids)
@@ -533,22 +534,22 @@ class _Chunk:
         if amount <= 0 or amount != amount.quantize(_CENT):
             return None
         open_of = self.open_of
-        by_contract = {k: [r for r in open_of.get(k, ()) if r.outstanding > 0] for k in contract_ids}
         if numbers:
-            wanted = set(numbers)
-            named = [k for k in contract_ids if self._number_key(k) in wanted]
+            number_key = self._number_key
+            named = [k for k in contract_ids if number_key(k) in numbers]
             if len(named) == 1:
-                open_ones = by_contract[named[0]]
+                open_ones = [r for r in open_of.get(named[0], ()) if r.outstanding > 0]
                 if amount <= sum((r.outstanding for r in open_ones), Decimal(0)):
                     return 1, BM.earliest_due_first(open_ones, amount)
         if not payer:
             return None
-        named_customers = [cid for cid in customer_ids if cid in self.customers and self._name_key(cid) == payer]
+        customers, name_key = self.customers, self._name_key
+        named_customers = [cid for cid in customer_ids if cid in customers and name_key(cid) == payer]
         if len(named_customers) != 1:
             return None
-        customer_id = named_customers[0]
-        contracts = self.contracts
-        mine = [r for k, rs in by_contract.items() if contracts[k].customer_id == customer_id for r in rs]
+        # the open receivables of the customer's contracts (all among ``contract_ids``), earliest due first
+        mine = [r for k in self.contracts_of.get(named_customers[0], ()) for r in open_of.get(k, ())
+                if r.outstanding > 0]
         mine.sort(key=_due_key)
         window, booked_on = cfg.date_window_days, ln.booked_on
         exact = [r for r in mine if r.outstanding == amount and abs((r.due_on - booked_on).days) <= window]
@@ -599,35 +600,35 @@ class _Chunk:
                 if eid not in consumed]
             decided.events += self.stored_events
         told: dict[str, list[str]] = {}
+        booked_on, paid = ln.booked_on, format_yuan(ln.amount)
+        receivables, contracts, promises, mine = self.receivables, self.contracts, self.promises, self.allocations
         for receivable_id, amount in allocations:
-            r = self.receivables.get(receivable_id)
+            r = receivables.get(receivable_id)
             if r is None:
                 continue
-            contract = self.contracts[r.contract_id]
+            contract = contracts[r.contract_id]
             amount = min(amount, r.outstanding)
             if amount <= 0:
                 continue
-            self.allocations.append((ln.id, r.id, amount))
-            r.outstanding = r.outstanding - amount
-            if r.outstanding == 0:
-                r.paid_on = ln.booked_on
+            mine.append((ln.id, r.id, amount))
+            r.outstanding = left = r.outstanding - amount
+            if left == 0:
+                r.paid_on = booked_on
             r.touched = True
             decided.events.append(_Event("received", contract.owner_userid, contract.customer_id, contract.id,
-                                         amount, ln.booked_on, alloc=len(self.allocations) - 1))
-            for p in self.promises.get(contract.customer_id, []):
+                                         amount, booked_on, len(mine) - 1))
+            for p in promises.get(contract.customer_id, ()):
                 if p.kept is not None or p.receivable_id not in (None, r.id):
                     continue
-                if p.receivable_id is None and r.outstanding > 0:
+                if p.receivable_id is None and left > 0:
                     continue  # a customer-level promise is kept once the instalment is paid
-                p.kept, p.kept_on = promise_keeping(p.promised_on, ln.booked_on).value, ln.booked_on
+                p.kept, p.kept_on = promise_keeping(p.promised_on, booked_on).value, booked_on
             told.setdefault(contract.owner_userid, []).append(M.PAYMENT_LINE.format(
-                subject=f"{contract.number} 第{r.seq}期", amount=format_yuan(amount),
-                state=M.PAYMENT_PAID if r.outstanding == 0 else M.PAYMENT_PARTIAL.format(
-                    left=format_yuan(r.outstanding))))
+                subject=f"{contract.number} 第{r.seq}期", amount=paid if amount == ln.amount else format_yuan(amount),
+                state=M.PAYMENT_PAID if left == 0 else M.PAYMENT_PARTIAL.format(left=format_yuan(left))))
         for rep, parts in told.items():
             decided.notices.append((rep, M.PAYMENT_RECEIVED.format(
-                day=ln.booked_on.isoformat(), payer=ln.payer_name or "-", amount=format_yuan(ln.amount))
-                + "\n" + "\n".join(parts)))
+                day=booked_on.isoformat(), payer=ln.payer_name or "-", amount=paid) + "\n" + "\n".join(parts)))
         return decided
 
     def _card(self, ln: Any, candidates: list[int]) -> Card:
@@ -713,19 +714,19 @@ class _Chunk:
         bonus_rows: list[B.BonusEntry] = []
         announced: dict[int, str] = {}  # id(event) → text, once its row is booked
         texts: list[tuple[_Event, str]] = []
+        contracts, customers, settle, payment = self.contracts, self.customers, B.settle_payment_event, B.ReceivedPayment
         for ev in events:
-            contract, customer = self.contracts.get(ev.contract_id), self.customers.get(ev.customer_id)
+            contract, customer = contracts.get(ev.contract_id), customers.get(ev.customer_id)
             if contract is None or customer is None:
                 continue
             payment_id = f"alloc:{ev.allocation_id}"
             deal = DEAL_TYPES.get(contract.kind, DealType.NEW)
-            mine = entries.setdefault(payment_id, [])
-            entry, text = B.settle_payment_event(ev.kind, B.ReceivedPayment(
-                payment_id, ev.rep, customer.name, ev.amount, deal, ev.received_on, contract.product_line,
-                customer.health_score), mine, rules)
+            entry, text = settle(ev.kind, payment(payment_id, ev.rep, customer.name, ev.amount, deal, ev.received_on,
+                                                  contract.product_line, customer.health_score),
+                                 entries.get(payment_id, ()), rules)
             if entry is None:
                 continue
-            mine.append(entry)
+            entries.setdefault(payment_id, []).append(entry)  # what a later event of the payment sees
             bonus_rows.append(entry)
             texts.append((ev, text or ""))
         for (ev, text), booked in zip(texts, _book_bonus(s, bonus_rows, now), strict=True):
@@ -733,7 +734,8 @@ class _Chunk:
                 announced[id(ev)] = text
 
         finance: list[str] | None = None
-        out: list[tuple[str, Out, str | None]] = []
+        out: list[tuple[str, Out | str, str | None]] = []  # a text as its str on SQLite (see _enqueue_sqlite)
+        as_text: Callable[[str], Out | str] = str if sqlite else Text
         for d in self.decided:
             if d.card is not None:
                 if finance is None:
@@ -742,12 +744,12 @@ class _Chunk:
                         if "finance" in (roles or [])]
                 out += [(userid, d.card, f"bank-card:{d.line_id}:{userid}") for userid in finance]
                 continue
-            out += [(rep, Text(text), None) for rep, text in d.notices]
-            out += [(ev.rep, Text(announced[id(ev)]), None) for ev in d.events if id(ev) in announced]
-        if s.get_bind().dialect.name == "sqlite":
+            out += [(rep, as_text(notice), None) for rep, notice in d.notices]
+            out += [(ev.rep, as_text(announced[id(ev)]), None) for ev in d.events if id(ev) in announced]
+        if sqlite:
             _enqueue_sqlite(s, out)
         else:
-            enqueue_in_order(s, out)
+            enqueue_in_order(s, out)  # type: ignore[arg-type]  # Text objects here
 
 
 _STATUS_SQLITE = "UPDATE bank_lines SET status = ?, match_step = ? WHERE id = ?"
@@ -813,12 +815,13 @@ _CARD_INSERT = ("INSERT INTO cards (task_id, kind, addressee, card_type, subject
                 "VALUES (?, ?, ?, ?, ?, 'open', ?)")
 
 
-def _enqueue_sqlite(s: Session, items: list[tuple[str, Out, str | None]]) -> None:
+def _enqueue_sqlite(s: Session, items: list[tuple[str, Out | str, str | None]]) -> None:
     """``enqueue_in_order(s, items)`` on SQLite, the same rows in the same order, with one driver executemany of
     plain tuples per table (200k notifications: ~0.7 s less than dicts through ``insert_rows``). A one-piece text's
     body is ``json.dumps({"content": text})`` written by the JSON encoder's C string escaper; anything else (a
     long text, a card) as ``enqueue_in_order`` builds it. Keys already queued (or repeated) are skipped; should a
-    concurrent transaction take one meanwhile, ``enqueue_in_order`` does it all instead."""
+    concurrent transaction take one meanwhile, ``enqueue_in_order`` does it all instead. A text may be given as
+    its ``str`` (a ``Text`` object less per notification)."""
     conn = s.connection()
     keys = [key for _, _, key in items if key is not None]
     queued: set[str] = set()
@@ -835,9 +838,12 @@ def _enqueue_sqlite(s: Session, items: list[tuple[str, Out, str | None]]) -> Non
             if key in queued:
                 continue
             queued.add(key)
-        if type(out) is Text and len(out.content) * 4 <= MAX_CONTENT_BYTES:
-            add((recipient, "text", '{"content": ' + _json_string(out.content) + "}", key, None, stamp, stamp))
+        content = out if type(out) is str else out.content if type(out) is Text else None
+        if content is not None and len(content) * 4 <= MAX_CONTENT_BYTES:
+            add((recipient, "text", '{"content": ' + _json_string(content) + "}", key, None, stamp, stamp))
             continue
+        if type(out) is str:
+            out = Text(out)
         task_id = None
         if isinstance(out, Card):
             task_id = str(out.card.get("task_id") or new_task_id(out.kind))
@@ -857,7 +863,8 @@ def _enqueue_sqlite(s: Session, items: list[tuple[str, Out, str | None]]) -> Non
                 conn.exec_driver_sql(_CARD_INSERT, cards)
             conn.exec_driver_sql(_OUTBOX_INSERT, rows)
     except IntegrityError:
-        enqueue_in_order(s, items)
+        enqueue_in_order(s, [(recipient, Text(out) if type(out) is str else out, key)  # type: ignore[misc]
+                             for recipient, out, key in items])
 
 
 class ReceivableChanged(RuntimeError):

@@ -71,6 +71,8 @@ def test_the_sqlite_outbox_rows_are_those_enqueue_in_order_writes(rt, company, s
     assert [r[2] for r in reference[:7]] == ["text", "text", "template_card", "text", "text", "template_card",
                                              "text"]
     assert _write(rt, bank._enqueue_sqlite) == reference
+    as_strings = [(r, o.content if isinstance(o, Text) else o, k) for r, o, k in _items("bank-card:7:fin1")]
+    assert _write(rt, lambda s, _: bank._enqueue_sqlite(s, as_strings)) == reference  # texts given as their str
 
 
 def test_a_key_taken_under_the_sqlite_outbox_write_falls_back_to_enqueue_in_order(rt, company, sqlite_only,
@@ -85,7 +87,8 @@ def test_a_key_taken_under_the_sqlite_outbox_write_falls_back_to_enqueue_in_orde
         return real(s, items)
 
     monkeypatch.setattr(bank, "enqueue_in_order", fallback)
-    assert _write(rt, bank._enqueue_sqlite) == reference
+    as_strings = [(r, o.content if isinstance(o, Text) else o, k) for r, o, k in _items("bank-card:7:fin1")]
+    assert _write(rt, lambda s, _: bank._enqueue_sqlite(s, as_strings)) == reference
     assert fallbacks == [7]
     with rt.db.sessions() as s:
         assert s.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == "bank-card:9:fin0")) == 1
