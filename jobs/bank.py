@@ -833,17 +833,31 @@ def _enqueue_sqlite(s: Session, items: list[tuple[str, Out | str, str | None]]) 
     cards: list[tuple[Any, ...]] = []
     rows: list[tuple[Any, ...]] = []
     add = rows.append
+    one_piece = MAX_CONTENT_BYTES // 4  # wire_bodies sends a text of up to this many characters as it is
+    card_json: dict[int, str] = {}  # id(card) → its JSON without the task id (one card goes to each finance member)
     for recipient, out, key in items:
+        if key is None and type(out) is str and len(out) <= one_piece:  # a notice or an announcement
+            add((recipient, "text", '{"content": ' + _json_string(out) + "}", None, None, stamp, stamp))
+            continue
         if key is not None:
             if key in queued:
                 continue
             queued.add(key)
         content = out if type(out) is str else out.content if type(out) is Text else None
-        if content is not None and len(content) * 4 <= MAX_CONTENT_BYTES:
+        if content is not None and len(content) <= one_piece:
             add((recipient, "text", '{"content": ' + _json_string(content) + "}", key, None, stamp, stamp))
             continue
         if type(out) is str:
             out = Text(out)
+        if isinstance(out, Card) and out.card and "task_id" not in out.card:
+            # json.dumps(dict(card, task_id=task_id)): the card's JSON with the task id as its last member
+            task_id = new_task_id(out.kind)
+            cards.append((task_id, out.kind, recipient, out.card_type, subject(out.subject), stamp))
+            if id(out) not in card_json:
+                card_json[id(out)] = json.dumps(out.card)[:-1]
+            add((recipient, "template_card", card_json[id(out)] + ', "task_id": ' + _json_string(task_id) + "}", key,
+                 task_id, stamp, stamp))
+            continue
         task_id = None
         if isinstance(out, Card):
             task_id = str(out.card.get("task_id") or new_task_id(out.kind))
