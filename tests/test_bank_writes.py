@@ -159,3 +159,17 @@ def test_a_bonus_already_booked_is_left_and_the_others_booked_one_by_one(rt, com
     assert rows == [("alloc:2", "lisi", Decimal("1.00"), "credit", date(2026, 12, 1)),
                     ("alloc:1", "zhangsan", Decimal("150.00"), "credit", date(2026, 12, 9)),
                     ("alloc:3", "zhangsan", Decimal("150.00"), "credit", date(2026, 12, 9))]
+
+
+def test_chunks_are_larger_on_sqlite(rt, company, monkeypatch):
+    sizes, real = [], bank._chunk_ids
+
+    def chunk_ids(rt: Any, last: Any, chunk_lines: int) -> Any:
+        sizes.append(chunk_lines)
+        return real(rt, last, chunk_lines)
+
+    monkeypatch.setattr(bank, "_chunk_ids", chunk_ids)
+    bank.match_pending(rt)
+    bank.match_pending(rt, 3)
+    assert sizes == [bank.CHUNK_LINES if rt.db.is_postgres else bank.SQLITE_CHUNK_LINES, 3]
+    assert bank.SQLITE_CHUNK_LINES == 5000 and bank.CHUNK_LINES == 2500
