@@ -162,11 +162,16 @@ def _sqlite_connection(rt: Runtime) -> Iterator[Any]:
         try:
             yield conn
         finally:
-            if conn.in_transaction():
-                conn.rollback()
-            raw.execute(f"PRAGMA cache_size = {int(size)}")
-            raw.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
-            raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            try:
+                if conn.in_transaction():
+                    conn.rollback()
+                raw.execute(f"PRAGMA cache_size = {int(size)}")
+                raw.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+                raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception:  # the run's outcome stands; the pool must not hand out these settings
+                log.warning("bank matching: the connection's settings could not be put back; it is discarded",
+                            exc_info=True)
+                conn.invalidate()
 
 
 def _chunk_ids(rt: Runtime, last: int | None, chunk_lines: int) -> Iterator[list[int]]:

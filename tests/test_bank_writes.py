@@ -173,3 +173,26 @@ def test_chunks_are_larger_on_sqlite(rt, company, monkeypatch):
     bank.match_pending(rt, 3)
     assert sizes == [bank.CHUNK_LINES if rt.db.is_postgres else bank.SQLITE_CHUNK_LINES, 3]
     assert bank.SQLITE_CHUNK_LINES == 5000 and bank.CHUNK_LINES == 2500
+
+
+def test_a_connection_that_breaks_under_the_sqlite_run_is_discarded_and_its_lines_matched(rt, company, sqlite_only,
+                                                                                          monkeypatch):
+    from tests.test_bank_chunks import ingest, ledger, line
+
+    ledger(rt, [(f"客户{i}有限公司", f"HT20260{i:02d}", [("1000", "2026-12-10")]) for i in range(10, 14)])
+    ingest(rt, [line(f"T{i}", "1000", f"客户{i}有限公司") for i in range(10, 14)], "import")
+    broken, real = [], bank._Chunk.run
+
+    def run(self: Any, ids: list[int]) -> dict[str, int]:
+        if not broken:  # the job's connection goes away under its first chunk
+            raw = self.s.connection().connection.driver_connection
+            broken.append(raw)
+            raw.close()
+        return real(self, ids)
+
+    monkeypatch.setattr(bank._Chunk, "run", run)
+    assert bank.match_pending(rt, 2) == {"matched": 4, "unmatched": 0}  # retried line by line, then chunk 2
+    with rt.db.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not broken[0]
+        assert raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
