@@ -4,6 +4,7 @@ emit the "payment received" event; lines that match nothing go to finance as a c
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
@@ -104,8 +105,23 @@ def match_pending(rt: Runtime, chunk_lines: int | None = None) -> dict[str, int]
     """
     if chunk_lines is None:
         chunk_lines = CHUNK_LINES if rt.db.is_postgres else SQLITE_CHUNK_LINES
-    with quiet_gc():
+    with quiet_gc(), _no_cycle_collection():
         return _match_pending(rt, chunk_lines)
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """The cyclic garbage collector off while lines are matched, back on after (if it was on). What a chunk
+    allocates is freed by reference counting, and what it keeps lives until the chunk is written, so even
+    quiet_gc's young-generation passes only walk the chunk's live objects again and again (100k lines: ~50
+    passes, ~0.3 s); the few cycles (a session per chunk) wait the run's seconds to be collected."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_on:
+            gc.enable()
 
 
 def _match_pending(rt: Runtime, chunk_lines: int) -> dict[str, int]:

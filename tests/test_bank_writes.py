@@ -196,3 +196,28 @@ def test_a_connection_that_breaks_under_the_sqlite_run_is_discarded_and_its_line
         raw = conn.connection.driver_connection
         assert raw is not broken[0]
         assert raw.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+
+
+def test_the_cycle_collector_is_off_while_lines_are_matched_and_back_on_after(rt, company, monkeypatch):
+    import gc
+
+    from tests.test_bank_chunks import ingest, ledger, line
+
+    ledger(rt, [("杭州云栖科技有限公司", "HT2026001", [("5000", "2026-12-10")])])
+    ingest(rt, [line("T1", "5000", "杭州云栖科技有限公司")], "import")
+    seen, real = [], bank._Chunk.run
+
+    def run(self: Any, ids: list[int]) -> dict[str, int]:
+        seen.append(gc.isenabled())
+        return real(self, ids)
+
+    monkeypatch.setattr(bank._Chunk, "run", run)
+    assert gc.isenabled()
+    assert bank.match_pending(rt) == {"matched": 1, "unmatched": 0}
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        bank.match_pending(rt)
+        assert not gc.isenabled()  # left as it was found
+    finally:
+        gc.enable()
