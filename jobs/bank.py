@@ -691,9 +691,10 @@ class _Chunk:
         if sqlite:
             stamp = _binder(Allocation.__table__, "at", dialect)(now)
             day = _binder(PaymentEvent.__table__, "received_on", dialect)
+            money = _binder(Allocation.__table__, "amount", dialect, memo=False)  # Money's text on SQLite
             _many(s, _STATUS_SQLITE, self.status)
             _many(s, _ALLOCATIONS_SQLITE, [
-                (line_id, rid, str(amount.quantize(_CENT)), stamp) for line_id, rid, amount in self.allocations])
+                (line_id, rid, money(amount), stamp) for line_id, rid, amount in self.allocations])
         else:
             update_rows(s, BankLine.__table__, [{"id": line_id, "status": status, "match_step": step}
                                                 for status, step, line_id in self.status])
@@ -716,7 +717,7 @@ class _Chunk:
                 new_events.append(ev)
         if sqlite:
             _many(s, _EVENTS_SQLITE, [
-                (ev.kind, ev.allocation_id, ev.rep, ev.customer_id, ev.contract_id, str(ev.amount.quantize(_CENT)),
+                (ev.kind, ev.allocation_id, ev.rep, ev.customer_id, ev.contract_id, money(ev.amount),
                  day(ev.received_on), stamp, stamp) for ev in new_events])
         else:
             insert_rows(s, PaymentEvent.__table__, [
@@ -806,10 +807,11 @@ def _book_bonus(s: Session, entries: list[B.BonusEntry], now: Any) -> list[bool]
         return add_bonus_rows(s, as_dicts())
     stamp = _binder(BonusLedgerRow.__table__, "at", dialect)(now)
     day = _binder(BonusLedgerRow.__table__, "booked_on", dialect)
+    money = _binder(BonusLedgerRow.__table__, "amount", dialect, memo=False)
     try:
         with s.begin_nested():
             s.connection().exec_driver_sql(_BONUS_SQLITE, [
-                (e.payment_id, e.rep, str(e.amount.quantize(_CENT)), e.kind.value, day(e.booked_on), stamp)
+                (e.payment_id, e.rep, money(e.amount), e.kind.value, day(e.booked_on), stamp)
                 for e in entries])
         return [True] * len(entries)
     except IntegrityError:
@@ -935,9 +937,9 @@ def _update_receivables(s: Session, touched: list[_Receivable]) -> None:
             [r.read for r in touched])).rowcount
     elif dialect.name == "sqlite":  # the statement below, its values bound as Money and Date bind them, without Core
         day = _binder(Receivable.__table__, "paid_on", dialect)
+        money = _binder(Receivable.__table__, "outstanding", dialect, memo=False)
         updated = s.connection().exec_driver_sql(_GUARDED_SQLITE, [
-            (str(r.outstanding.quantize(_CENT)), day(r.paid_on), r.id, str(r.read.quantize(_CENT)))  # type: ignore[union-attr]
-            for r in touched]).rowcount
+            (money(r.outstanding), day(r.paid_on), r.id, money(r.read)) for r in touched]).rowcount
     else:
         updated = s.connection().execute(_GUARDED, [{"rid": r.id, "left_": r.outstanding, "paid": r.paid_on,
                                                      "was": r.read} for r in touched]).rowcount
