@@ -253,62 +253,99 @@ def baseline_funnel_heatmap(rt: Any) -> int:
         return len(s.execute(sql, {"start": start, "end": end}).all())
 
 
-def baseline_bank_poll(rt: Any) -> dict[str, int]:
+def baseline_bank_poll(rt: Any, keep: bool = False) -> dict[str, int]:
     """The job's decisions and writes in hand-written SQL, in one transaction rolled back at the end (so the
-    job finds the same data), in two waves in the job's order (on this data every memo line comes before
-    every payer line):
+    job finds the same data; ``keep``: committed, to compare what it wrote with the job's), in three waves in
+    the job's order (on this data every memo line comes before every payer line):
 
     1. memo names a contract (the configured pattern, upper-cased) and the amount ≤ the contract's open total
        → spread over its open receivables earliest due first (collectible_on, else due_on), with a running
        sum; the receivables are updated before wave 2, so it sees what wave 1 consumed;
     2. the rest: payer name, normalised in SQL (spaces, case, the legal suffixes 股份有限公司 / 有限责任公司 /
        有限公司; not full-width or brackets), equals exactly one customer's name_key and exactly one of its
-       open receivables has outstanding = amount, due within ±60 days.
+       open receivables has outstanding = amount, due within ±60 days;
+    3. the rest of those lines: the first subset of 2–5 of the customer's open receivables (its first 30,
+       earliest due first), in lexicographic order of their positions, whose outstanding sums to the amount
+       (self-joins) → each receivable of the subset paid in full.
 
     Then the same writes as the job: line status and step, allocations, receivables (outstanding, paid_on),
     promises kept, payment events (consumed), the 3% commission rows, and the outbox rows (the rep's notice
-    per line, the bonus announcement per payment, a card and its outbox row per finance member for each
-    unmatched line), texts rendered in SQL; INSERT … SELECT / UPDATE … WHERE, no Python per line.
-    What differs from the job: no subset-sum step 3 and no finance candidates (unmatched cards list none);
-    lines within a wave do not see each other's consumption (two lines naming the same contract in one
-    run both get its earliest receivable — none on this data); a memo with several numbers counts its
-    first; commission is the flat default (no per product line or health rules); amounts on SQLite are
-    REAL arithmetic. Returns the decision counts."""
+    per line and contract owner, one part per receivable paid, the bonus announcement per payment, a card and
+    its outbox row per finance member for each unmatched line with its candidates: the open receivables of the
+    contract its memo names and of the customers its payer name names, scored as the job scores them on the
+    ledger as the line saw it, i.e. without what later lines paid, the best 3 as rows and confirm buttons),
+    texts and card JSON rendered in SQL; INSERT … SELECT / UPDATE … WHERE, no Python per line.
+    What differs from the job: lines within a wave do not see each other's consumption (two lines naming the
+    same contract in one run both get its earliest receivable — none on this data); a memo with several
+    numbers counts its first; commission is the flat default (no per product line or health rules); amounts
+    on SQLite are REAL arithmetic (the subset sums compare whole fen). Returns the decision counts."""
     from storage.types import utcnow
 
     pattern = str(rt.config.get("payments.contract_pattern"))
     pg = rt.db.is_postgres
     if pg:
         number = "substring(upper(b.memo) from :pattern)"
-        due = "COALESCE(r.collectible_on, r.due_on)"
-        near = f"ABS({due} - b.booked_on) <= 60"
+        near = "ABS({} - b.booked_on) <= 60"
+        days = "ABS({} - {})"
         num = "{}"
+        fen = "CAST({} * 100 AS BIGINT)"
         least = "LEAST"
-        money = "'¥' || to_char({}, 'FM999,999,999,990.00')"
+        money = "'¥' || to_char({0}, 'FM999,999,999,990.00')"
+        yuan = "'¥' || to_char({0}, 'FM999,999,999,990')"
         obj = "json_build_object"
         cast_json = "CAST({} AS json)"
-        rnd = "ROUND({} * 0.03, 2)"
+        agg = "json_agg({} ORDER BY {})"
+        concat = "string_agg({}, {} ORDER BY {})"
+        contains = "strpos({}, {}) > 0"
+        whole = "{0} = ROUND({0}, 2)"
         day = "to_char(b.booked_on, 'YYYY-MM-DD')"
         nl = "chr(10)"
     else:
         number = "contract_no(b.memo)"
-        due = "COALESCE(r.collectible_on, r.due_on)"
-        near = f"ABS(julianday({due}) - julianday(b.booked_on)) <= 60"
+        near = "ABS(julianday({}) - julianday(b.booked_on)) <= 60"
+        days = "ABS(julianday({}) - julianday({}))"
         num = "CAST({} AS NUMERIC)"
+        fen = "CAST(ROUND(CAST({} AS REAL) * 100) AS INTEGER)"
         least = "MIN"
-        money = "printf('¥%,.2f', {})"
+        money = "('¥' || printf('%,d', CAST({0} AS INTEGER)) || substr(printf('%.2f', {0}), -3))"  # ',': integers only
+        yuan = "('¥' || printf('%,d', CAST({0} AS INTEGER)))"
         obj = "json_object"
         cast_json = "json({})"
-        rnd = "ROUND({} * 0.03, 2)"
+        agg = "json_group_array(json({}))"  # over a subquery in the order wanted (SQLite 3.40: no ORDER BY in it)
+        concat = "group_concat({}, {})"  # likewise
+        contains = "instr({}, {}) > 0"
+        whole = "ROUND({0}, 2) = {0}"
         day = "b.booked_on"
         nl = "char(10)"
+    js = "{}" if pg else "json({})"  # a JSON value through a subquery's column (SQLite loses its JSON subtype)
+    due = "COALESCE(r.collectible_on, r.due_on)"
+    bonus = f"CASE WHEN {{0}} = ROUND({{0}}) THEN {yuan} ELSE {money} END"  # format_bonus_amount: ¥8,200 / ¥840.50
+    main, buttons, rows = js.format("main"), js.format("buttons"), js.format("rows_")
+    task = "'bank_unmatched-' || b.id || '-' || f.userid"  # the card's task id (as the cards statement makes it)
     bare = "lower(replace(b.payer_name, ' ', ''))"
     key = "CASE " + " ".join(f"WHEN {bare} LIKE '%{sfx}' AND length({bare}) > {len(sfx)} "
                              f"THEN substr({bare}, 1, length({bare}) - {len(sfx)})"
                              for sfx in ("股份有限公司", "有限责任公司", "有限公司")) + f" ELSE {bare} END"
     amount, outstanding = num.format("b.amount"), num.format("r.outstanding")
+    # what a receivable had left once allocation ``a`` was applied: its final outstanding plus what later lines paid
+    left = (f"({outstanding} + COALESCE((SELECT SUM(x.amount) FROM bb_alloc x WHERE x.receivable_id = r.id "  # noqa: S608
+            "AND x.line_id > a.bank_line_id), 0))")
+    unallocated = "NOT EXISTS (SELECT 1 FROM bb_alloc a WHERE a.line_id = {})"
+    # wave 3: a subset of k receivables, positions p1 < … < pk, whose fen sum to the line's; positions past k are
+    # 0, so a subset sorts before its extensions (the order of the job's depth-first search)
+    subsets = []
+    for size in range(2, 6):
+        joins = " ".join(f"JOIN bb_open o{i} ON o{i}.line_id = o1.line_id AND o{i}.k > o{i - 1}.k"
+                         for i in range(2, size + 1))
+        total = " + ".join(f"o{i}.fen" for i in range(1, size + 1))
+        picks = ", ".join([f"o{i}.k AS k{i}" for i in range(1, size + 1)] + [f"0 AS k{i}" for i in range(size + 1, 6)])
+        subsets.append(f"SELECT o1.line_id, {picks} FROM bb_open o1 {joins} "  # noqa: S608
+                       f"JOIN bb_one l ON l.line_id = o1.line_id WHERE {total} = l.fen")
+    def analyze(*tables: str) -> list[str]:  # PostgreSQL: autovacuum never analyzes temporary tables
+        return [f"ANALYZE {t}" for t in tables] if pg else []
+
     stmts = [
-        "CREATE TEMP TABLE bb_alloc (line_id BIGINT, receivable_id BIGINT, amount NUMERIC, step INTEGER)",
+        "CREATE TEMP TABLE bb_alloc (line_id BIGINT, receivable_id BIGINT, amount NUMERIC, step INTEGER, pos INTEGER)",
         "CREATE INDEX bb_alloc_line ON bb_alloc (line_id)",
         "CREATE INDEX bb_alloc_receivable ON bb_alloc (receivable_id)",
         # wave 1: the contract named in the memo, spread earliest due first
@@ -318,28 +355,51 @@ def baseline_bank_poll(rt: Any) -> dict[str, int]:
             o AS (SELECT l.id AS line_id, l.amount, r.id AS rid, {outstanding} AS outstanding,
                          SUM({outstanding}) OVER (PARTITION BY l.id ORDER BY {due}, r.id
                                                   ROWS UNBOUNDED PRECEDING) - {outstanding} AS before,
-                         SUM({outstanding}) OVER (PARTITION BY l.id) AS total
+                         SUM({outstanding}) OVER (PARTITION BY l.id) AS total,
+                         ROW_NUMBER() OVER (PARTITION BY l.id ORDER BY {due}, r.id) AS pos
                   FROM l JOIN receivables r ON r.contract_id = l.contract_id AND {outstanding} > 0)
-            SELECT line_id, rid, {least}(outstanding, amount - before), 1 FROM o
+            SELECT line_id, rid, {least}(outstanding, amount - before), 1, pos FROM o
             WHERE amount > 0 AND amount <= total AND before < amount""",  # noqa: S608
         # wave 2 sees wave 1's consumption
         """UPDATE receivables SET outstanding = outstanding - (SELECT SUM(a.amount) FROM bb_alloc a
                                                                   WHERE a.receivable_id = receivables.id)
             WHERE id IN (SELECT receivable_id FROM bb_alloc)""",  # noqa: S608
-        f"""INSERT INTO bb_alloc
+        # the lines left whose payer name names exactly one customer (waves 2 and 3)
+        f"""CREATE TEMP TABLE bb_one AS
             WITH p AS (SELECT b.id, {amount} AS amount, b.booked_on, {key} AS name_key FROM bank_lines b
-                       WHERE b.status = 'new' AND b.payer_name <> '' AND {amount} > 0
-                         AND NOT EXISTS (SELECT 1 FROM bb_alloc a WHERE a.line_id = b.id)),
-            one AS (SELECT p.id, p.amount, p.booked_on, MIN(cu.id) AS customer_id FROM p
-                    JOIN customers cu ON cu.name_key = p.name_key GROUP BY p.id, p.amount, p.booked_on
-                    HAVING COUNT(*) = 1)
-            SELECT b.id, MIN(r.id), MIN(b.amount), 2 FROM one b
+                       WHERE b.status = 'new' AND b.payer_name <> '' AND {amount} > 0 AND {whole.format(amount)}
+                         AND {unallocated.format('b.id')})
+            SELECT p.id AS line_id, p.amount, {fen.format('p.amount')} AS fen, p.booked_on,
+                   MIN(cu.id) AS customer_id
+            FROM p JOIN customers cu ON cu.name_key = p.name_key GROUP BY p.id, p.amount, p.booked_on
+            HAVING COUNT(*) = 1""",  # noqa: S608
+        *analyze("bb_alloc", "bb_one"),
+        f"""INSERT INTO bb_alloc
+            SELECT b.line_id, MIN(r.id), MIN(b.amount), 2, 1 FROM bb_one b
             JOIN contracts c ON c.customer_id = b.customer_id
-            JOIN receivables r ON r.contract_id = c.id AND {outstanding} = b.amount AND {near}
-            GROUP BY b.id HAVING COUNT(*) = 1""",  # noqa: S608
+            JOIN receivables r ON r.contract_id = c.id AND {outstanding} = b.amount AND {near.format(due)}
+            GROUP BY b.line_id HAVING COUNT(*) = 1""",  # noqa: S608
         """UPDATE receivables SET outstanding = outstanding - (SELECT SUM(a.amount) FROM bb_alloc a
-                                                                  WHERE a.receivable_id = receivables.id)
+                                                                  WHERE a.receivable_id = receivables.id AND a.step = 2)
             WHERE id IN (SELECT receivable_id FROM bb_alloc WHERE step = 2)""",  # noqa: S608
+        # wave 3: the customer's first 30 open receivables, earliest due first, and the first exact subset
+        f"""CREATE TEMP TABLE bb_open AS SELECT * FROM (
+                SELECT b.line_id, r.id AS rid, {outstanding} AS outstanding, {fen.format('r.outstanding')} AS fen,
+                       ROW_NUMBER() OVER (PARTITION BY b.line_id ORDER BY {due}, r.id) AS k
+                FROM bb_one b JOIN contracts c ON c.customer_id = b.customer_id
+                JOIN receivables r ON r.contract_id = c.id AND {outstanding} > 0
+                WHERE {unallocated.format('b.line_id')}) x WHERE k <= 30""",  # noqa: S608
+        "CREATE INDEX bb_open_line ON bb_open (line_id, k)",
+        *analyze("bb_alloc", "bb_open"),
+        f"""INSERT INTO bb_alloc
+            WITH s AS ({' UNION ALL '.join(subsets)}),
+            first AS (SELECT * FROM (SELECT s.*, ROW_NUMBER() OVER (PARTITION BY line_id ORDER BY k1, k2, k3, k4, k5)
+                                            AS n FROM s) x WHERE n = 1)
+            SELECT o.line_id, o.rid, o.outstanding, 3, o.k FROM first f
+            JOIN bb_open o ON o.line_id = f.line_id AND o.k IN (f.k1, f.k2, f.k3, f.k4, f.k5)""",  # noqa: S608
+        """UPDATE receivables SET outstanding = outstanding - (SELECT SUM(a.amount) FROM bb_alloc a
+                                                                  WHERE a.receivable_id = receivables.id AND a.step = 3)
+            WHERE id IN (SELECT receivable_id FROM bb_alloc WHERE step = 3)""",  # noqa: S608
         f"""UPDATE receivables SET paid_on = (SELECT MAX(b.booked_on) FROM bb_alloc a
                                              JOIN bank_lines b ON b.id = a.line_id
                                              WHERE a.receivable_id = receivables.id)
@@ -357,33 +417,69 @@ def baseline_bank_poll(rt: Any) -> dict[str, int]:
                                 match_step = COALESCE((SELECT MIN(step) FROM bb_alloc a WHERE a.line_id = bank_lines.id), 4)
             WHERE status = 'new'""",  # noqa: S608
         """INSERT INTO allocations (bank_line_id, receivable_id, amount, at)
-            SELECT line_id, receivable_id, amount, :now FROM bb_alloc ORDER BY line_id, receivable_id""",  # noqa: S608
+            SELECT line_id, receivable_id, amount, :now FROM bb_alloc ORDER BY line_id, pos""",  # noqa: S608
         """INSERT INTO payment_events (kind, allocation_id, rep_userid, customer_id, contract_id, amount, received_on,
                                        created_at, consumed_at)
             SELECT 'received', a.id, c.owner_userid, c.customer_id, c.id, a.amount, b.booked_on, :now, :now
             FROM allocations a JOIN bank_lines b ON b.id = a.bank_line_id JOIN receivables r ON r.id = a.receivable_id
             JOIN contracts c ON c.id = r.contract_id WHERE a.at = :now ORDER BY a.id""",  # noqa: S608
         f"""INSERT INTO bonus_ledger (payment_id, userid, amount, kind, booked_on, at)
-            SELECT 'alloc:' || e.allocation_id, e.rep_userid, {rnd.format(num.format('e.amount'))}, 'credit',
+            SELECT 'alloc:' || e.allocation_id, e.rep_userid, ROUND({num.format('e.amount')} * 0.03, 2), 'credit',
                    e.received_on, :now
             FROM payment_events e WHERE e.created_at = :now AND NOT EXISTS (
                 SELECT 1 FROM bonus_ledger x WHERE x.payment_id = 'alloc:' || e.allocation_id AND x.kind = 'credit')
             ORDER BY e.id""",  # noqa: S608
-        # the rep's notice per line (each line pays one contract on this data), then the announcements
+        # the notice per line to each owner of a contract it paid: a part per receivable, in allocation order
         f"""INSERT INTO outbox (recipient, msgtype, body, status, attempts, next_attempt_at, created_at)
-            SELECT c.owner_userid, 'text', {obj}('content',
-                   '💰 到账通知：' || {day} || ' 收到 ' || CASE WHEN b.payer_name = '' THEN '-' ELSE b.payer_name END
-                   || ' ' || {money.format(num.format('b.amount'))} || {nl} || '  · ' || c.number || ' 第' || r.seq
-                   || '期：' || {money.format(num.format('a.amount'))} || '，' || CASE WHEN {num.format('r.outstanding')} = 0
-                   THEN '已结清' ELSE '尚欠 ' || {money.format(num.format('r.outstanding'))} END),
-                   'pending', 0, :now, :now
-            FROM allocations a JOIN bank_lines b ON b.id = a.bank_line_id JOIN receivables r ON r.id = a.receivable_id
-            JOIN contracts c ON c.id = r.contract_id WHERE a.at = :now ORDER BY a.id""",  # noqa: S608
+            SELECT owner, 'text', {obj}('content', '💰 到账通知：' || {day} || ' 收到 '
+                   || CASE WHEN b.payer_name = '' THEN '-' ELSE b.payer_name END || ' '
+                   || {money.format(num.format('b.amount'))} || {nl} || parts), 'pending', 0, :now, :now
+            FROM (SELECT line_id, owner, MIN(id) AS first, {concat.format('part', nl, 'id')} AS parts FROM (
+                      SELECT a.bank_line_id AS line_id, c.owner_userid AS owner, a.id,
+                             '  · ' || c.number || ' 第' || r.seq || '期：' || {money.format(num.format('a.amount'))}
+                             || '，' || CASE WHEN {left} = 0 THEN '已结清' ELSE '尚欠 ' || {money.format(left)} END
+                             AS part
+                      FROM allocations a JOIN receivables r ON r.id = a.receivable_id
+                      JOIN contracts c ON c.id = r.contract_id WHERE a.at = :now ORDER BY a.id) x
+                  GROUP BY line_id, owner) n
+            JOIN bank_lines b ON b.id = n.line_id ORDER BY n.first""",  # noqa: S608
         f"""INSERT INTO outbox (recipient, msgtype, body, status, attempts, next_attempt_at, created_at)
             SELECT g.userid, 'text', {obj}('content', '恭喜！您促成的' || cu.name || '客户完成新签，奖金'
-                   || {money.format(num.format('g.amount'))} || '已发放'), 'pending', 0, :now, :now
+                   || {bonus.format(num.format('g.amount'))} || '已发放'), 'pending', 0, :now, :now
             FROM payment_events e JOIN bonus_ledger g ON g.payment_id = 'alloc:' || e.allocation_id AND g.at = :now
             JOIN customers cu ON cu.id = e.customer_id WHERE e.created_at = :now ORDER BY g.id""",  # noqa: S608
+        # the candidates of each unmatched line: the receivables open when the line was decided (what later
+        # lines paid added back) of its ledger, one point each for the contract named in the memo, a customer
+        # name containing or contained in the payer's, outstanding = amount; the best 3 by points,
+        # |outstanding − amount|, |due − booked|, id
+        f"""CREATE TEMP TABLE bb_cand AS SELECT * FROM (
+                SELECT line_id, rid, label, value, ROW_NUMBER() OVER (PARTITION BY line_id
+                           ORDER BY points DESC, ABS(left_ - amount), {days.format('due', 'booked_on')}, rid) AS n
+                FROM (SELECT *, cu_name || ' 未收 ' || {money.format('left_')} AS value,
+                             named + CASE WHEN payer <> '' AND length(name_key) >= 2
+                                           AND ({contains.format('name_key', 'payer')}
+                                                OR {contains.format('payer', 'name_key')}) THEN 1 ELSE 0 END
+                             + CASE WHEN left_ = amount THEN 1 ELSE 0 END AS points
+                      FROM (SELECT l.line_id, l.amount, l.booked_on, l.payer, l.named, r.id AS rid, {due} AS due,
+                                   c.number || ' 第' || r.seq || '期' AS label, cu.name AS cu_name, cu.name_key,
+                                   {outstanding} + COALESCE((SELECT SUM(a.amount) FROM bb_alloc a
+                                       WHERE a.receivable_id = r.id AND a.line_id > l.line_id), 0) AS left_
+                            FROM (SELECT line_id, amount, booked_on, payer, contract_id, MAX(named) AS named FROM (
+                                      SELECT b.id AS line_id, {amount} AS amount, b.booked_on, {key} AS payer,
+                                             c.id AS contract_id, 1 AS named
+                                      FROM bank_lines b JOIN contracts c ON c.number = {number}
+                                      WHERE b.match_step = 4 AND b.status = 'unmatched'
+                                      UNION ALL
+                                      SELECT b.id, {amount}, b.booked_on, {key}, c.id, 0 FROM bank_lines b
+                                      JOIN customers cu ON cu.name_key = {key} JOIN contracts c ON c.customer_id = cu.id
+                                      WHERE b.match_step = 4 AND b.status = 'unmatched' AND b.payer_name <> '') y
+                                  WHERE amount > 0 AND {whole.format('amount')}
+                                  GROUP BY line_id, amount, booked_on, payer, contract_id) l
+                            JOIN contracts c ON c.id = l.contract_id JOIN customers cu ON cu.id = c.customer_id
+                            JOIN receivables r ON r.contract_id = c.id) z0) z
+                WHERE points > 0 AND left_ > 0) w WHERE n <= 3""",  # noqa: S608
+        "CREATE INDEX bb_cand_line ON bb_cand (line_id, n)",
+        *analyze("bb_cand"),
         # the finance card of each unmatched line, to each finance member
         """CREATE TEMP TABLE bb_fin AS SELECT userid FROM members WHERE active = :yes AND CAST(roles AS TEXT) LIKE '%finance%'""",  # noqa: S608
         f"""INSERT INTO cards (task_id, kind, addressee, card_type, subject, status, created_at)
@@ -394,20 +490,37 @@ def baseline_bank_poll(rt: Any) -> dict[str, int]:
             ORDER BY b.id, f.userid""",  # noqa: S608
         f"""INSERT INTO outbox (recipient, msgtype, body, status, attempts, next_attempt_at, dedup_key,
                                 card_task_id, created_at)
-            SELECT k.addressee, 'template_card', {obj}('card_type', 'button_interaction', 'task_id', k.task_id,
-                   'main_title', {obj}('title', '银行流水待确认', 'desc', {day} || ' 收到 '
-                       || CASE WHEN b.payer_name = '' THEN '-' ELSE b.payer_name END || ' '
-                       || {money.format(num.format('b.amount'))} || '，未能自动匹配'),
-                   'horizontal_content_list', {obj}('keyname', '摘要', 'value', substr(b.memo, 1, 40)),
-                   'button_list', {obj}('text', '忽略', 'key', 'ignore', 'style', 2)),
-                   'pending', 0, :now, 'bank-card:' || b.id || ':' || k.addressee, k.task_id, :now
-            FROM bank_lines b CROSS JOIN bb_fin f JOIN cards k ON k.task_id = 'bank_unmatched-' || b.id || '-' || f.userid
-            WHERE b.match_step = 4 AND b.status = 'unmatched' AND k.created_at = :now ORDER BY k.id""",  # noqa: S608
+            SELECT f.userid, 'template_card', CASE WHEN EXISTS (SELECT 1 FROM bb_cand x WHERE x.line_id = b.id)
+                   THEN {obj}('card_type', 'button_interaction', 'main_title', {main}, 'button_list', {buttons},
+                              'horizontal_content_list', {rows}, 'task_id', {task})
+                   ELSE {obj}('card_type', 'button_interaction', 'main_title', {main}, 'button_list', {buttons},
+                              'horizontal_content_list', {rows}, 'quote_area',
+                              {obj}('type', 0, 'quote_text', '没有找到可能对应的应收款，请核实后处理。'),
+                              'task_id', {task}) END,
+                   'pending', 0, :now, 'bank-card:' || b.id || ':' || f.userid, {task}, :now
+            FROM (SELECT b.*, {obj}('title', '银行流水待确认', 'desc', {day} || ' 收到 '
+                             || CASE WHEN b.payer_name = '' THEN '-' ELSE b.payer_name END || ' '
+                             || {money.format(amount)} || '，未能自动匹配') AS main,
+                         (SELECT {agg.format('e', 'n')} FROM (
+                              SELECT n, {obj}('text', substr('确认 ' || label, 1, 12), 'key', 'confirm:' || rid,
+                                              'style', 1) AS e FROM bb_cand x WHERE x.line_id = b.id
+                              UNION ALL SELECT 9, {obj}('text', '忽略', 'key', 'ignore', 'style', 2)
+                              ORDER BY 1) q) AS buttons,
+                         (SELECT {agg.format('e', 'n')} FROM (
+                              SELECT 0 AS n, {obj}('keyname', '摘要', 'value',
+                                                   COALESCE(NULLIF(substr(b.memo, 1, 40), ''), '-')) AS e
+                              UNION ALL SELECT n, {obj}('keyname', label, 'value', value) FROM bb_cand x
+                              WHERE x.line_id = b.id ORDER BY 1) q) AS rows_
+                  FROM bank_lines b WHERE b.match_step = 4 AND b.status = 'unmatched') b
+            CROSS JOIN bb_fin f WHERE NOT EXISTS (SELECT 1 FROM outbox o
+                                                  WHERE o.dedup_key = 'bank-card:' || b.id || ':' || f.userid)
+            ORDER BY b.id, f.userid""",  # noqa: S608
     ]
-    counts = ("SELECT COUNT(DISTINCT line_id) FILTER (WHERE step = 1), COUNT(DISTINCT line_id) FILTER (WHERE step = 2) "
-              "FROM bb_alloc") if pg else (
+    counts = ("SELECT COUNT(DISTINCT line_id) FILTER (WHERE step = 1), COUNT(DISTINCT line_id) FILTER (WHERE step = 2), "
+              "COUNT(DISTINCT line_id) FILTER (WHERE step = 3) FROM bb_alloc") if pg else (
               "SELECT COUNT(DISTINCT CASE WHEN step = 1 THEN line_id END), "
-              "COUNT(DISTINCT CASE WHEN step = 2 THEN line_id END) FROM bb_alloc")
+              "COUNT(DISTINCT CASE WHEN step = 2 THEN line_id END), "
+              "COUNT(DISTINCT CASE WHEN step = 3 THEN line_id END) FROM bb_alloc")
     params = {"pattern": pattern, "now": utcnow(), "today": datetime.now(rt.config.tz).date(), "yes": True}
     with rt.db.engine.connect() as conn:
         if not pg:
@@ -424,14 +537,17 @@ def baseline_bank_poll(rt: Any) -> dict[str, int]:
             if "now" in names:
                 stmt = stmt.bindparams(*_tz_params("now"))
             conn.execute(stmt, {n: params[n] for n in names})
-        step1, step2 = conn.execute(text(counts)).one()
+        step1, step2, step3 = conn.execute(text(counts)).one()
         unmatched = conn.execute(text("SELECT COUNT(*) FROM bank_lines WHERE status = 'unmatched' "
                                       "AND match_step = 4")).scalar()
         outbox = conn.execute(text("SELECT COUNT(*) FROM outbox WHERE created_at = :now")
                               .bindparams(*_tz_params("now")), {"now": params["now"]}).scalar()
-        trans.rollback()
-    return {"matched": int(step1) + int(step2), "step1": int(step1), "step2": int(step2),
-            "unmatched": int(unmatched or 0), "outbox": int(outbox or 0)}
+        if keep:
+            trans.commit()
+        else:
+            trans.rollback()
+    return {"matched": int(step1) + int(step2) + int(step3), "step1": int(step1), "step2": int(step2),
+            "step3": int(step3), "unmatched": int(unmatched or 0), "outbox": int(outbox or 0)}
 
 
 def baseline_collection_reminders(rt: Any) -> int:
