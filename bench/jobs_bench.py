@@ -31,7 +31,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -253,9 +256,10 @@ def baseline_funnel_heatmap(rt: Any) -> int:
         return len(s.execute(sql, {"start": start, "end": end}).all())
 
 
-def baseline_bank_poll(rt: Any, keep: bool = False) -> dict[str, int]:
+def baseline_bank_poll(rt: Any, inspect: Callable[[Any], Any] | None = None) -> dict[str, Any]:
     """The job's decisions and writes in hand-written SQL, in one transaction rolled back at the end (so the
-    job finds the same data; ``keep``: committed, to compare what it wrote with the job's), in three waves in
+    job finds the same data; ``inspect(connection)``, when given, is called before the rollback and what it
+    returns is the result's "effects": ``bank_effects`` compares them with the job's), in three waves in
     the job's order (on this data every memo line comes before every payer line):
 
     1. memo names a contract (the configured pattern, upper-cased) and the amount ≤ the contract's open total
@@ -542,12 +546,49 @@ def baseline_bank_poll(rt: Any, keep: bool = False) -> dict[str, int]:
                                       "AND match_step = 4")).scalar()
         outbox = conn.execute(text("SELECT COUNT(*) FROM outbox WHERE created_at = :now")
                               .bindparams(*_tz_params("now")), {"now": params["now"]}).scalar()
-        if keep:
-            trans.commit()
-        else:
-            trans.rollback()
-    return {"matched": int(step1) + int(step2) + int(step3), "step1": int(step1), "step2": int(step2),
-            "step3": int(step3), "unmatched": int(unmatched or 0), "outbox": int(outbox or 0)}
+        effects = inspect(conn) if inspect is not None else None
+        trans.rollback()
+    counted = {"matched": int(step1) + int(step2) + int(step3), "step1": int(step1), "step2": int(step2),
+               "step3": int(step3), "unmatched": int(unmatched or 0), "outbox": int(outbox or 0)}
+    return counted if inspect is None else {**counted, "effects": effects}
+
+
+def bank_effects(conn: Any) -> dict[str, Counter[tuple[Any, ...]]]:
+    """What bank matching wrote, table by table, as multisets comparable between the job and its baseline:
+    allocations by (line, receivable), amounts to the fen, card bodies without their (random) task ids."""
+    def rows(sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in conn.execute(text(sql))]
+
+    def fen(v: Any) -> Decimal | None:
+        return None if v is None else Decimal(str(v)).quantize(Decimal("0.01"))
+
+    def body(b: Any) -> str:
+        d = json.loads(b) if isinstance(b, str) else b
+        d.pop("task_id", None)
+        return json.dumps(d, ensure_ascii=False, sort_keys=True)
+
+    alloc = {i: (line, r) for i, line, r in rows("SELECT id, bank_line_id, receivable_id FROM allocations")}
+    # a commission row of this run's: its allocation's, booked at the same moment (rows from before may name ids
+    # that only now exist, which are not the same from run to run on PostgreSQL)
+    booked = {g: alloc[a] for g, a in rows(
+        "SELECT g.id, a.id FROM allocations a JOIN bonus_ledger g ON g.payment_id = 'alloc:' || a.id AND g.at = a.at")}
+    return {
+        "lines": Counter(rows("SELECT id, status, match_step FROM bank_lines")),
+        "allocations": Counter((line, r, fen(m)) for line, r, m in rows(
+            "SELECT bank_line_id, receivable_id, amount FROM allocations")),
+        "receivables": Counter((i, fen(m), str(p)) for i, m, p in rows(
+            "SELECT id, outstanding, paid_on FROM receivables")),
+        "promises": Counter((i, k, str(on)) for i, k, on in rows("SELECT id, kept, kept_on FROM promises")),
+        "events": Counter((alloc.get(a), k, u, cu, co, fen(m), str(d), done is not None)
+                          for a, k, u, cu, co, m, d, done in rows(
+                              "SELECT allocation_id, kind, rep_userid, customer_id, contract_id, amount, received_on, "
+                              "consumed_at FROM payment_events")),
+        "bonus": Counter((booked.get(g, p), u, fen(m), k)
+                         for g, p, u, m, k in rows("SELECT id, payment_id, userid, amount, kind FROM bonus_ledger")),
+        "outbox": Counter((r, m, body(b), k) for r, m, b, k in rows(
+            "SELECT recipient, msgtype, body, dedup_key FROM outbox")),
+        "cards": Counter(rows("SELECT addressee, kind, card_type, status FROM cards")),
+    }
 
 
 def baseline_collection_reminders(rt: Any) -> int:

@@ -202,7 +202,9 @@ def generate_incentive_month(engine: Engine, sz: Sizes, now: datetime, seed: int
                 n += 1
                 booked = first_day + timedelta(days=rng.randrange(span))
                 amount = Decimal(rng.randint(30_000, 900_000)) / 100
-                row = {"payment_id": f"alloc:{n}", "userid": f"rep{r:04d}", "booked_on": booked,
+                # payments from before the generated bank lines: ids no allocation of a benchmark run takes (as
+                # "alloc:<n>" they named the run's first allocations, whose commission was then never booked)
+                row = {"payment_id": f"alloc:before-{n}", "userid": f"rep{r:04d}", "booked_on": booked,
                        "at": _local(booked, 12)}
                 yield {**row, "amount": amount, "kind": "credit"}
                 if rng.random() < 0.05:
