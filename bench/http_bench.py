@@ -29,7 +29,7 @@ outbox delivery of the reminders fails fast and stays offline. Two salesbot runs
 After each, every click is counted: each stored exactly once (a unique click id), none left queued, as
 many as the 302s wrk saw plus at most the requests still in flight when a run stopped.
 
-    python -m bench.http_bench [--workers 2] [--threads 4] [--seconds 20] [--only callback|link]
+    python -m bench.http_bench [--workers 4] [--threads 4] [--seconds 20] [--only callback|link]
 """
 
 from __future__ import annotations
@@ -263,7 +263,7 @@ def link_effects(rt: Any, answered: int, in_flight: int) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=4, help="gunicorn workers (4: as the README runs it in production)")
     ap.add_argument("--threads", type=int, default=4, help="gunicorn gthread threads per worker (1: sync workers)")
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--only", choices=["callback", "link"])
