@@ -5,7 +5,6 @@ emit the "payment received" event; lines that match nothing go to finance as a c
 from __future__ import annotations
 
 import gc
-import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -21,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from bot import messages as M
-from bot.out import MAX_CONTENT_BYTES, Card, Out, Text, button_card, new_task_id, wire_bodies
+from bot.out import Card, Out, Text, button_card
 from bot.outbox import enqueue, enqueue_in_order
 from domain import bank_matching as BM
 from domain import bonus as B
@@ -32,8 +31,7 @@ from domain.promises import promise_keeping
 from integrations.bank import BankError, Line, fetch_pages
 from jobs.registry import job, quiet_gc
 from storage.incentives import BonusLedgerRow, add_bonus_rows
-from storage.models import Card as CardRow
-from storage.models import Member, OutboxMessage
+from storage.models import Member
 from storage.payments import (
     Allocation,
     BankLine,
@@ -53,10 +51,6 @@ if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-# json.dumps(text) for a str: what JSONEncoder.encode calls for one (ensure_ascii), without its layers.
-_json_string: Callable[[str], str] = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
-
 
 def ingest(rt: Runtime, lines: Iterable[Line], source: str) -> tuple[int, int]:
     """Store new lines; (added, already there). Importing the same line twice changes nothing."""
@@ -687,7 +681,7 @@ class _Chunk:
         s = self.s
         now = utcnow()
         dialect = s.get_bind().dialect
-        sqlite = dialect.name == "sqlite"  # plain tuples in a driver executemany (see _enqueue_sqlite)
+        sqlite = dialect.name == "sqlite"  # plain tuples in a driver executemany
         if sqlite:
             stamp = _binder(Allocation.__table__, "at", dialect)(now)
             day = _binder(PaymentEvent.__table__, "received_on", dialect)
@@ -763,8 +757,7 @@ class _Chunk:
                 announced[id(ev)] = text
 
         finance: list[str] | None = None
-        out: list[tuple[str, Out | str, str | None]] = []  # a text as its str on SQLite (see _enqueue_sqlite)
-        as_text: Callable[[str], Out | str] = str if sqlite else Text
+        out: list[tuple[str, Out | str, str | None]] = []  # a text as its str (enqueue_in_order takes either)
         for d in self.decided:
             if d.card is not None:
                 if finance is None:
@@ -773,12 +766,9 @@ class _Chunk:
                         if "finance" in (roles or [])]
                 out += [(userid, d.card, f"bank-card:{d.line_id}:{userid}") for userid in finance]
                 continue
-            out += [(rep, as_text(notice), None) for rep, notice in d.notices]
-            out += [(ev.rep, as_text(announced[id(ev)]), None) for ev in d.events if id(ev) in announced]
-        if sqlite:
-            _enqueue_sqlite(s, out)
-        else:
-            enqueue_in_order(s, out)  # type: ignore[arg-type]  # Text objects here
+            out += [(rep, notice, None) for rep, notice in d.notices]
+            out += [(ev.rep, announced[id(ev)], None) for ev in d.events if id(ev) in announced]
+        enqueue_in_order(s, out)
 
 
 _STATUS_SQLITE = "UPDATE bank_lines SET status = ?, match_step = ? WHERE id = ?"
@@ -837,78 +827,6 @@ def _binder(table: Any, column: str, dialect: Any, memo: bool = True) -> Callabl
             seen[v] = got = proc(v)
             return got
     return bind
-
-
-_OUTBOX_INSERT = ("INSERT INTO outbox (recipient, msgtype, body, dedup_key, card_task_id, status, attempts, "
-                  "next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)")
-_CARD_INSERT = ("INSERT INTO cards (task_id, kind, addressee, card_type, subject, status, created_at) "
-                "VALUES (?, ?, ?, ?, ?, 'open', ?)")
-
-
-def _enqueue_sqlite(s: Session, items: list[tuple[str, Out | str, str | None]]) -> None:
-    """``enqueue_in_order(s, items)`` on SQLite, the same rows in the same order, with one driver executemany of
-    plain tuples per table (200k notifications: ~0.7 s less than dicts through ``insert_rows``). A one-piece text's
-    body is ``json.dumps({"content": text})`` written by the JSON encoder's C string escaper; anything else (a
-    long text, a card) as ``enqueue_in_order`` builds it. Keys already queued (or repeated) are skipped; should a
-    concurrent transaction take one meanwhile, ``enqueue_in_order`` does it all instead. A text may be given as
-    its ``str`` (a ``Text`` object less per notification)."""
-    conn = s.connection()
-    keys = [key for _, _, key in items if key is not None]
-    queued: set[str] = set()
-    if keys:
-        queued.update(conn.execute(select(OutboxMessage.dedup_key).where(
-            one_of(OutboxMessage.dedup_key, keys, conn.dialect))).scalars())
-    stamp = _binder(OutboxMessage.__table__, "created_at", conn.dialect)(utcnow())
-    subject = _binder(CardRow.__table__, "subject", conn.dialect, memo=False)
-    cards: list[tuple[Any, ...]] = []
-    rows: list[tuple[Any, ...]] = []
-    add = rows.append
-    one_piece = MAX_CONTENT_BYTES // 4  # wire_bodies sends a text of up to this many characters as it is
-    card_json: dict[int, str] = {}  # id(card) → its JSON without the task id (one card goes to each finance member)
-    for recipient, out, key in items:
-        if key is None and type(out) is str and len(out) <= one_piece:  # a notice or an announcement
-            add((recipient, "text", '{"content": ' + _json_string(out) + "}", None, None, stamp, stamp))
-            continue
-        if key is not None:
-            if key in queued:
-                continue
-            queued.add(key)
-        content = out if type(out) is str else out.content if type(out) is Text else None
-        if content is not None and len(content) <= one_piece:
-            add((recipient, "text", '{"content": ' + _json_string(content) + "}", key, None, stamp, stamp))
-            continue
-        if type(out) is str:
-            out = Text(out)
-        if isinstance(out, Card) and out.card and "task_id" not in out.card:
-            # json.dumps(dict(card, task_id=task_id)): the card's JSON with the task id as its last member
-            task_id = new_task_id(out.kind)
-            cards.append((task_id, out.kind, recipient, out.card_type, subject(out.subject), stamp))
-            if id(out) not in card_json:
-                card_json[id(out)] = json.dumps(out.card)[:-1]
-            add((recipient, "template_card", card_json[id(out)] + ', "task_id": ' + _json_string(task_id) + "}", key,
-                 task_id, stamp, stamp))
-            continue
-        task_id = None
-        if isinstance(out, Card):
-            task_id = str(out.card.get("task_id") or new_task_id(out.kind))
-            cards.append((task_id, out.kind, recipient, out.card_type, subject(out.subject), stamp))
-            bodies: list[tuple[str, dict[str, Any]]] = [("template_card", dict(out.card, task_id=task_id))]
-        else:
-            bodies = wire_bodies(out)
-        for i, (msgtype, body) in enumerate(bodies):
-            add((recipient, msgtype, json.dumps(body), None if key is None else (key if i == 0 else f"{key}#{i}"),
-                 task_id, stamp, stamp))
-    if not rows:
-        return
-    try:
-        with s.begin_nested():
-            conn = s.connection()  # asked inside: the SAVEPOINT is emitted when the nested transaction connects
-            if cards:
-                conn.exec_driver_sql(_CARD_INSERT, cards)
-            conn.exec_driver_sql(_OUTBOX_INSERT, rows)
-    except IntegrityError:
-        enqueue_in_order(s, [(recipient, Text(out) if type(out) is str else out, key)  # type: ignore[misc]
-                             for recipient, out, key in items])
 
 
 class ReceivableChanged(RuntimeError):

@@ -1,5 +1,5 @@
-"""Bank matching's bulk writes on SQLite (jobs/bank.py): the same rows as the general helpers write, with fewer
-Python objects per row."""
+"""Bulk writes: the outbox rows a job queues in one go (``enqueue_in_order``, bank matching's notices and cards)
+are those ``enqueue`` writes one by one; bank matching's SQLite writes bind values as the columns do."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 from sqlalchemy import false, select, text
 
+import bot.outbox as outbox
 import jobs.bank as bank
 from bot.out import Card, Text, button_card
-from bot.outbox import enqueue_in_order
+from bot.outbox import enqueue, enqueue_in_order
 from storage.models import Card as CardRow
 from storage.models import OutboxMessage
 
@@ -21,7 +22,8 @@ from storage.models import OutboxMessage
 @pytest.fixture
 def sqlite_only(rt: Any) -> None:
     if rt.db.is_postgres:
-        pytest.skip("the SQLite write path (PostgreSQL writes through insert_rows' unnest)")
+        pytest.skip("bank matching on SQLite: its tuple writes and its one shared connection (PostgreSQL "
+                    "writes through insert_rows' unnest, a connection per chunk)")
 
 
 def _items(keyed_twice: str) -> list[tuple[str, Any, str | None]]:
@@ -39,7 +41,8 @@ def _items(keyed_twice: str) -> list[tuple[str, Any, str | None]]:
 
 
 def _outbox(rt: Any) -> list[tuple[Any, ...]]:
-    """The outbox and then the cards as stored (text), card task ids numbered in order of appearance."""
+    """The outbox and then the cards as stored (text), in id order without the ids (PostgreSQL's sequences go on
+    after a DELETE), card task ids numbered in order of appearance."""
     tasks: dict[str, str] = {}
 
     def same(value: Any) -> Any:
@@ -49,10 +52,10 @@ def _outbox(rt: Any) -> list[tuple[Any, ...]]:
                       value)
 
     with rt.db.engine.connect() as conn:
-        rows = conn.execute(text("SELECT id, recipient, msgtype, body, dedup_key, card_task_id, status, attempts, "
-                                 "next_attempt_at = created_at, lease_owner, sent_at FROM outbox ORDER BY id")).all()
-        cards = conn.execute(text("SELECT id, task_id, kind, addressee, card_type, subject, status, decided_by, "
-                                  "created_at IS NOT NULL FROM cards ORDER BY id")).all()
+        rows = conn.execute(text("SELECT recipient, msgtype, CAST(body AS TEXT), dedup_key, card_task_id, status, "
+                                 "attempts, lease_owner, sent_at FROM outbox ORDER BY id")).all()
+        cards = conn.execute(text("SELECT task_id, kind, addressee, card_type, CAST(subject AS TEXT), status, "
+                                  "decided_by, created_at IS NOT NULL FROM cards ORDER BY id")).all()
     return [tuple(map(same, r)) for r in rows] + [tuple(map(same, c)) for c in cards]
 
 
@@ -66,32 +69,39 @@ def _write(rt: Any, how: Any) -> list[tuple[Any, ...]]:
     return _outbox(rt)
 
 
-def test_the_sqlite_outbox_rows_are_those_enqueue_in_order_writes(rt, company, sqlite_only):
-    reference = _write(rt, enqueue_in_order)
-    assert [r[2] for r in reference[:7]] == ["text", "text", "template_card", "text", "text", "template_card",
+def _one_by_one(s: Any, items: list[tuple[str, Any, str | None]]) -> None:
+    for recipient, out, key in items:
+        enqueue(s, recipient, out, dedup_key=key)
+
+
+def test_the_bulk_outbox_write_stores_what_enqueue_one_by_one_stores(rt, company):
+    reference = _write(rt, _one_by_one)
+    assert [r[1] for r in reference[:7]] == ["text", "text", "template_card", "text", "text", "template_card",
                                              "text"]
-    assert _write(rt, bank._enqueue_sqlite) == reference
+    assert _write(rt, enqueue_in_order) == reference
     as_strings = [(r, o.content if isinstance(o, Text) else o, k) for r, o, k in _items("bank-card:7:fin1")]
-    assert _write(rt, lambda s, _: bank._enqueue_sqlite(s, as_strings)) == reference  # texts given as their str
-
-
-def test_a_key_taken_under_the_sqlite_outbox_write_falls_back_to_enqueue_in_order(rt, company, sqlite_only,
-                                                                                    monkeypatch):
-    reference = _write(rt, enqueue_in_order)
-    monkeypatch.setattr(bank, "one_of", lambda *a: false())  # the queued key goes unseen: the insert collides
-    fallbacks = []
-    real = bank.enqueue_in_order
-
-    def fallback(s: Any, items: Any) -> int:
-        fallbacks.append(len(items))
-        return real(s, items)
-
-    monkeypatch.setattr(bank, "enqueue_in_order", fallback)
-    as_strings = [(r, o.content if isinstance(o, Text) else o, k) for r, o, k in _items("bank-card:7:fin1")]
-    assert _write(rt, lambda s, _: bank._enqueue_sqlite(s, as_strings)) == reference
-    assert fallbacks == [7]
+    assert _write(rt, lambda s, _: enqueue_in_order(s, as_strings)) == reference  # texts given as their str
     with rt.db.sessions() as s:
-        assert s.scalar(select(OutboxMessage.id).where(OutboxMessage.dedup_key == "bank-card:9:fin0")) == 1
+        stamps = s.execute(select(OutboxMessage.next_attempt_at, OutboxMessage.created_at)).all()
+    assert stamps and all(due == made for due, made in stamps)  # pending from when they were queued
+
+
+def test_a_key_taken_under_the_bulk_outbox_write_falls_back_to_enqueue_one_by_one(rt, company, monkeypatch):
+    reference = _write(rt, _one_by_one)
+    monkeypatch.setattr(outbox, "one_of", lambda *a: false())  # the queued key goes unseen: the insert collides
+    calls = []
+    real = outbox.enqueue
+
+    def one(s: Any, recipient: str, out: Any, **kw: Any) -> Any:
+        calls.append(recipient)
+        return real(s, recipient, out, **kw)
+
+    monkeypatch.setattr(outbox, "enqueue", one)
+    as_strings = [(r, o.content if isinstance(o, Text) else o, k) for r, o, k in _items("bank-card:7:fin1")]
+    assert _write(rt, lambda s, _: enqueue_in_order(s, as_strings)) == reference
+    assert len(calls) == 7  # every notification, once
+    with rt.db.sessions() as s:
+        assert len(s.scalars(select(OutboxMessage.id).where(OutboxMessage.dedup_key == "bank-card:9:fin0")).all()) == 1
         assert len(s.scalars(select(CardRow.id)).all()) == 2  # the failed insert left no card behind
 
 
