@@ -130,8 +130,10 @@ def enqueue_in_order(session: Session, items: Sequence[tuple[str, Out | str, str
     if keys:
         queued.update(conn.execute(select(OutboxMessage.dedup_key).where(
             one_of(OutboxMessage.dedup_key, keys, conn.dialect))).scalars())
-    cards: list[tuple[str, str, str, str, dict[str, Any]]] = []  # task_id, kind, addressee, card_type, subject
-    rows: list[tuple[str, str, str, str | None, str | None]] = []  # recipient, msgtype, body, dedup_key, task_id
+    now = utcnow()
+    at, subject = _binders(conn.dialect, now)
+    cards: list[tuple[Any, ...]] = []  # task_id, kind, addressee, card_type, subject, created_at
+    rows: list[tuple[Any, ...]] = []  # recipient, msgtype, body, dedup_key, card_task_id, next_attempt_at, created_at
     add = rows.append
     one_piece = MAX_CONTENT_BYTES // 4  # wire_bodies sends a text of up to this many characters as it is
     card_json: dict[int, str] = {}  # id(card) → its JSON without the task id (a job sends one card to several)
@@ -144,7 +146,7 @@ def enqueue_in_order(session: Session, items: Sequence[tuple[str, Out | str, str
         added += 1
         content = out if type(out) is str else out.content if type(out) is Text else None  # type: ignore[union-attr]
         if content is not None and len(content) <= one_piece:
-            add((recipient, "text", _text_body(content), key, None))
+            add((recipient, "text", '{"content": ' + _json_string(content) + "}", key, None, at, at))  # as _text_body
             continue
         if type(out) is str:
             out = Text(out)
@@ -153,22 +155,22 @@ def enqueue_in_order(session: Session, items: Sequence[tuple[str, Out | str, str
         if isinstance(out, Card) and out.card and "task_id" not in out.card:
             # json.dumps(dict(card, task_id=task_id)): the card's JSON with the task id as its last member
             task_id = new_task_id(out.kind)
-            cards.append((task_id, out.kind, recipient, out.card_type, out.subject))
+            cards.append((task_id, out.kind, recipient, out.card_type, subject(out.subject), at))
             if id(out) not in card_json:
                 card_json[id(out)] = json.dumps(out.card)[:-1]
             add((recipient, "template_card", card_json[id(out)] + ', "task_id": ' + _json_string(task_id) + "}",
-                 key, task_id))
+                 key, task_id, at, at))
             continue
         task_id = None
         if isinstance(out, Card):
             task_id = str(out.card.get("task_id") or new_task_id(out.kind))
-            cards.append((task_id, out.kind, recipient, out.card_type, out.subject))
+            cards.append((task_id, out.kind, recipient, out.card_type, subject(out.subject), at))
             bodies: list[tuple[str, dict[str, Any]]] = [("template_card", dict(out.card, task_id=task_id))]
         else:
             bodies = wire_bodies(out)  # type: ignore[arg-type]
         for i, (msgtype, body) in enumerate(bodies):
             add((recipient, msgtype, json.dumps(body), None if key is None else (key if i == 0 else f"{key}#{i}"),
-                 task_id))
+                 task_id, at, at))
     if not rows:
         return 0
     try:
@@ -180,8 +182,18 @@ def enqueue_in_order(session: Session, items: Sequence[tuple[str, Out | str, str
     return added
 
 
-_OUTBOX_COLUMNS = ("recipient", "msgtype", "body", "dedup_key", "card_task_id")
-_CARD_COLUMNS = ("task_id", "kind", "addressee", "card_type", "subject")
+def _binders(dialect: Any, now: datetime) -> tuple[Any, Callable[[Any], Any]]:
+    """For ``enqueue_in_order``'s rows: ``now`` and a card's subject as the driver takes them on SQLite (text,
+    bound as the columns' types bind them), as they are elsewhere (``insert_rows`` converts them)."""
+    if dialect.name != "sqlite":
+        return now, lambda subject: subject
+    stamp = OutboxMessage.__table__.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
+    subject = CardRow.__table__.c.subject.type.dialect_impl(dialect).bind_processor(dialect)
+    return stamp(now) if stamp else now, subject or (lambda value: value)
+
+
+_OUTBOX_COLUMNS = ("recipient", "msgtype", "body", "dedup_key", "card_task_id", "next_attempt_at", "created_at")
+_CARD_COLUMNS = ("task_id", "kind", "addressee", "card_type", "subject", "created_at")
 _OUTBOX_SQLITE = ("INSERT INTO outbox (recipient, msgtype, body, dedup_key, card_task_id, status, attempts, "
                   "next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)")
 _CARDS_SQLITE = ("INSERT INTO cards (task_id, kind, addressee, card_type, subject, status, created_at) "
@@ -189,25 +201,19 @@ _CARDS_SQLITE = ("INSERT INTO cards (task_id, kind, addressee, card_type, subjec
 
 
 def _insert_built(session: Session, cards: list[tuple[Any, ...]], rows: list[tuple[Any, ...]]) -> None:
-    """The card and outbox rows ``enqueue_in_order`` built, pending from now, in order. SQLite: one driver
-    executemany of the tuples per table (200k notifications: ~0.7 s less than dicts through ``insert_rows``);
-    PostgreSQL: ``insert_rows``' one statement over arrays."""
+    """The card and outbox rows ``enqueue_in_order`` built, in order. SQLite: one driver executemany of the
+    tuples per table (200k notifications: ~0.7 s less than dicts through ``insert_rows``); PostgreSQL:
+    ``insert_rows``' one statement over arrays."""
     conn = session.connection()  # asked inside the savepoint: it is emitted when the nested transaction connects
-    dialect = conn.dialect
-    now = utcnow()
-    if dialect.name == "sqlite":
-        stamp = OutboxMessage.__table__.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
-        at = stamp(now) if stamp else now  # as the column type binds it (text on SQLite)
-        subject = CardRow.__table__.c.subject.type.dialect_impl(dialect).bind_processor(dialect)
+    if conn.dialect.name == "sqlite":
         if cards:
-            conn.exec_driver_sql(_CARDS_SQLITE, [(*c[:4], subject(c[4]) if subject else c[4], at) for c in cards])
-        conn.exec_driver_sql(_OUTBOX_SQLITE, [(*r, at, at) for r in rows])
+            conn.exec_driver_sql(_CARDS_SQLITE, cards)
+        conn.exec_driver_sql(_OUTBOX_SQLITE, rows)
         return
-    insert_rows(session, CardRow.__table__, [{**dict(zip(_CARD_COLUMNS, c, strict=True)), "status": "open",  # type: ignore[arg-type]
-                                              "created_at": now} for c in cards])
-    insert_rows(session, OutboxMessage.__table__, [  # type: ignore[arg-type]
-        {**dict(zip(_OUTBOX_COLUMNS, r, strict=True)), "status": "pending", "attempts": 0, "next_attempt_at": now,
-         "created_at": now} for r in rows], bound={"body"})
+    insert_rows(session, CardRow.__table__, [dict(zip(_CARD_COLUMNS, c, strict=True), status="open")  # type: ignore[arg-type]
+                                             for c in cards])
+    insert_rows(session, OutboxMessage.__table__, [dict(zip(_OUTBOX_COLUMNS, r, strict=True), status="pending",  # type: ignore[arg-type]
+                                                        attempts=0) for r in rows], bound={"body"})
 
 
 # json.dumps(text) for a str: what JSONEncoder.encode calls for one (ensure_ascii), without its layers.
