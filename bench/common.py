@@ -158,11 +158,15 @@ def stop(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
         proc.wait(5)
 
 
-def gunicorn_cmd(app: str, port: int, workers: int, threads: int) -> list[str]:
+def gunicorn_cmd(app: str, port: int, workers: int, threads: int, keepalive: int | None = None) -> list[str]:
+    """gunicorn serving ``app``: sync workers when ``threads`` is 1, else gthread; ``keepalive`` seconds (0: a
+    connection per request), gunicorn's default (2 s) when None."""
     cmd = [PY, "-m", "gunicorn", "-w", str(workers), "-b", f"127.0.0.1:{port}", "--backlog", "2048",
            "--log-level", "warning"]
     if threads > 1:
         cmd += ["-k", "gthread", "--threads", str(threads)]
+    if keepalive is not None:
+        cmd += ["--keep-alive", str(keepalive)]
     return [*cmd, app]
 
 

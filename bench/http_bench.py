@@ -29,7 +29,7 @@ outbox delivery of the reminders fails fast and stays offline. Two salesbot runs
 After each, every click is counted: each stored exactly once (a unique click id), none left queued, as
 many as the 302s wrk saw plus at most the requests still in flight when a run stopped.
 
-    python -m bench.http_bench [--workers 4] [--threads 4] [--seconds 20] [--only callback|link]
+    python -m bench.http_bench [--workers 4] [--threads 4] [--keep-alive 0] [--seconds 20] [--only callback|link]
 """
 
 from __future__ import annotations
@@ -187,7 +187,7 @@ def wait_worker_draining(rt: Any, timeout: float = 180.0) -> float:
     return time.monotonic() - started
 
 
-def run_target(app: str, env: dict[str, str], workers: int, threads: int, log: Path,
+def run_target(app: str, env: dict[str, str], workers: int, threads: int, keepalive: int, log: Path,
                beside: Sequence[str] | None = None, beside_log: Path | None = None,
                ready: Callable[[], None] | None = None, pause_beside: bool = False, **kw: Any) -> dict[str, Any]:
     """Serve ``app`` under gunicorn (and run ``beside`` next to it, e.g. a worker), then measure.
@@ -195,7 +195,7 @@ def run_target(app: str, env: dict[str, str], workers: int, threads: int, log: P
     port = free_port()
     with ExitStack() as running:
         side = running.enter_context(process(beside, env=env, log=beside_log or log)) if beside else None
-        running.enter_context(process(gunicorn_cmd(app, port, workers, threads), env=env, log=log, port=port))
+        running.enter_context(process(gunicorn_cmd(app, port, workers, threads, keepalive), env=env, log=log, port=port))
         wait_ready(f"http://127.0.0.1:{port}")
         if ready:
             ready()
@@ -265,12 +265,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--workers", type=int, default=4, help="gunicorn workers (4: as the README runs it in production)")
     ap.add_argument("--threads", type=int, default=4, help="gunicorn gthread threads per worker (1: sync workers)")
+    ap.add_argument("--keep-alive", type=int, default=0, dest="keepalive",
+                    help="gunicorn's keep-alive seconds (0, as the README runs production: a connection per request, "
+                         "taken by whichever worker is free; with keep-alive each wrk connection stays with one worker)")
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--only", choices=["callback", "link"])
     args = ap.parse_args()
     print_machine()
     print(f"gunicorn -w {args.workers}" + (f" -k gthread --threads {args.threads}" if args.threads > 1 else " (sync)")
-          + f"; wrk -t2, peak with 32 connections, 80 % with 64; {args.seconds} s runs; PostgreSQL {PG_URL}, "
+          + f" --keep-alive {args.keepalive}; wrk -t2, peak with 32 connections, 80 % with 64; {args.seconds} s runs; PostgreSQL {PG_URL}, "
           f"Redis {REDIS_URL}", flush=True)
     reset_postgres(PG_URL)
     flush_redis(REDIS_URL)
@@ -290,7 +293,8 @@ def main() -> None:
         box["n"] += 1
         return callback_requests(rt.crypto, per_run, tmp / f"callbacks-{box['n']}.txt")
 
-    common = {"workers": args.workers, "threads": args.threads, "log": logs, "seconds": args.seconds}
+    common = {"workers": args.workers, "threads": args.threads, "keepalive": args.keepalive, "log": logs,
+              "seconds": args.seconds}
     if args.only in (None, "callback"):
         print("callback: POST /wecom/callback", flush=True)
         before = counts(PG_URL)
