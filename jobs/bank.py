@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+
 def ingest(rt: Runtime, lines: Iterable[Line], source: str) -> tuple[int, int]:
     """Store new lines; (added, already there). Importing the same line twice changes nothing."""
     added = dup = 0
