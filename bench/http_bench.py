@@ -29,7 +29,7 @@ outbox delivery of the reminders fails fast and stays offline. Two salesbot runs
 After each, every click is counted: each stored exactly once (a unique click id), none left queued, as
 many as the 302s wrk saw plus at most the requests still in flight when a run stopped.
 
-    python -m bench.http_bench [--workers 4] [--threads 4] [--keep-alive 0] [--seconds 20] [--only callback|link]
+    python -m bench.http_bench [--workers 4] [--threads 4] [--keep-alive 0] [--seconds 20] [--only callback|link] [--timing]
 """
 
 from __future__ import annotations
@@ -146,7 +146,9 @@ def measure(name: str, url: str, files: Any, seconds: int, method: str, wrap: bo
     warm = wrk(url, files(), seconds=3, connections=16, method=method, wrap=True, headers=headers)
     peak = wrk(url, files(), seconds=seconds, connections=32, method=method, wrap=wrap, headers=headers)
     rate = 0.8 * peak["rps"]
+    paced_from = time.time()
     paced = wrk(url, files(), seconds=seconds, connections=64, rate=rate, method=method, wrap=wrap, headers=headers)
+    paced["window"] = (paced_from, time.time())
     print(f"  {name}: peak {peak['rps']:.0f} req/s (p50 {fmt_ms(peak['p50_us'])}, p99 {fmt_ms(peak['p99_us'])}); "
           f"at {rate:.0f} req/s: {paced['rps']:.0f} req/s, p50 {fmt_ms(paced['p50_us'])}, "
           f"p99 {fmt_ms(paced['p99_us'])}; 5xx {peak['bad'] + paced['bad']}, "
@@ -189,13 +191,21 @@ def wait_worker_draining(rt: Any, timeout: float = 180.0) -> float:
 
 def run_target(app: str, env: dict[str, str], workers: int, threads: int, keepalive: int, log: Path,
                beside: Sequence[str] | None = None, beside_log: Path | None = None,
-               ready: Callable[[], None] | None = None, pause_beside: bool = False, **kw: Any) -> dict[str, Any]:
+               ready: Callable[[], None] | None = None, pause_beside: bool = False, timing: Path | None = None,
+               **kw: Any) -> dict[str, Any]:
     """Serve ``app`` under gunicorn (and run ``beside`` next to it, e.g. a worker), then measure.
-    ``pause_beside``: ``beside`` is stopped (SIGSTOP) while measuring and continued after it."""
+    ``pause_beside``: ``beside`` is stopped (SIGSTOP) while measuring and continued after it. ``timing``: a
+    new directory; ``app`` is wrapped by ``bench.timed_app``, and what its workers noted of the 80 % run is
+    printed once they have stopped."""
     port = free_port()
+    if timing is not None:
+        timing.mkdir(parents=True)
+        env = dict(env, SALESBOT_BENCH_TIMED_APP=app, SALESBOT_BENCH_TIMING_DIR=str(timing))
+        app = "bench.timed_app:app"
     with ExitStack() as running:
         side = running.enter_context(process(beside, env=env, log=beside_log or log)) if beside else None
-        running.enter_context(process(gunicorn_cmd(app, port, workers, threads, keepalive), env=env, log=log, port=port))
+        running.enter_context(process(gunicorn_cmd(app, port, workers, threads, keepalive), env=env, log=log,
+                                      port=port))
         wait_ready(f"http://127.0.0.1:{port}")
         if ready:
             ready()
@@ -203,7 +213,33 @@ def run_target(app: str, env: dict[str, str], workers: int, threads: int, keepal
         if side is not None and pause_beside:
             os.killpg(side.pid, signal.SIGSTOP)
             running.callback(os.killpg, side.pid, signal.SIGCONT)  # on exit, before the processes are stopped
-        return measure(url=f"http://127.0.0.1:{port}", **kw)
+        result = measure(url=f"http://127.0.0.1:{port}", **kw)
+    if timing is not None:
+        result["server"] = server_side(timing, *result["paced"]["window"])
+        per_worker = " / ".join(f"{n:,}" for n in result["server"]["per_worker"])
+        print(f"    server side of the 80 % run: requests per worker {per_worker}; in the app p50 "
+              f"{fmt_ms(result['server']['p50_us'])}, p99 {fmt_ms(result['server']['p99_us'])} (wrk's p99 "
+              f"{fmt_ms(result['paced']['p99_us'])}: the rest waited in a worker or the listen backlog, or on the "
+              f"wire)", flush=True)
+    return result
+
+
+def server_side(directory: Path, since: float, until: float) -> dict[str, Any]:
+    """What ``bench.timed_app`` noted of the requests that started in [since, until): how many each worker
+    answered (busiest first) and the time in the app, p50 and p99, in µs."""
+    took: list[float] = []
+    per_worker = []
+    for path in directory.glob("*.txt"):
+        mine = [float(t) for s, t in (line.split() for line in path.read_text(encoding="utf-8").splitlines())
+                if since <= float(s) < until]
+        per_worker.append(len(mine))
+        took += mine
+    took.sort()
+
+    def pct(p: float) -> float:
+        return 1e6 * took[min(len(took) - 1, int(p * len(took)))] if took else 0.0
+
+    return {"per_worker": sorted(per_worker, reverse=True), "p50_us": pct(0.50), "p99_us": pct(0.99)}
 
 
 def counts(db_url: str) -> dict[str, int]:
@@ -270,6 +306,9 @@ def main() -> None:
                          "taken by whichever worker is free; with keep-alive each wrk connection stays with one worker)")
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--only", choices=["callback", "link"])
+    ap.add_argument("--timing", action="store_true",
+                    help="wrap each app to time its requests per worker (bench/timed_app.py): prints how evenly the "
+                         "workers shared the 80 %% run and how long its requests spent in the app")
     args = ap.parse_args()
     print_machine()
     print(f"gunicorn -w {args.workers}" + (f" -k gthread --threads {args.threads}" if args.threads > 1 else " (sync)")
@@ -295,14 +334,19 @@ def main() -> None:
 
     common = {"workers": args.workers, "threads": args.threads, "keepalive": args.keepalive, "log": logs,
               "seconds": args.seconds}
+    timed = itertools.count(1)
+
+    def timing() -> dict[str, Path]:
+        return {"timing": tmp / f"timing-{next(timed)}"} if args.timing else {}
+
     if args.only in (None, "callback"):
         print("callback: POST /wecom/callback", flush=True)
         before = counts(PG_URL)
         results["callback_full"] = run_target("bot.wsgi:app", env, name="full path", files=fresh_callbacks,
-                                              method="POST", wrap=False, **common)
+                                              method="POST", wrap=False, **common, **timing())
         after = counts(PG_URL)
         results["callback_bare"] = run_target("bench.bare_app:app", env, name="bare Flask", files=fresh_callbacks,
-                                              method="POST", wrap=True, **common)
+                                              method="POST", wrap=True, **common, **timing())
         handled = sum(results["callback_full"][k]["ok"] + results["callback_full"][k]["empty"]
                       for k in ("warm", "peak", "paced"))
         print(f"  effects: {after['inbound'] - before['inbound']} messages archived, "
@@ -332,7 +376,7 @@ def main() -> None:
                                           files=lambda: links, method="GET", wrap=True,
                                           headers={"User-Agent": PHONE_UA}, beside=worker_cmd(),
                                           beside_log=tmp / "worker.log", ready=worker_ready, pause_beside=True,
-                                          **common)
+                                          **common, **timing())
         tier_answered = sum(results["link_tier"][k]["ok"] for k in ("warm", "peak", "paced"))
         results["link_tier_effects"] = link_effects(rt, tier_answered, in_flight=16 + 32 + 64)
         # 2. everything on one machine: the worker drains (and follows up) while wrk runs
@@ -341,10 +385,10 @@ def main() -> None:
         results["link_full"] = run_target("bot.wsgi:app", link_env, name="tracked link, drain beside",
                                           files=lambda: links, method="GET", wrap=True,
                                           headers={"User-Agent": PHONE_UA}, beside=worker_cmd(),
-                                          beside_log=tmp / "worker.log", ready=worker_ready, **common)
+                                          beside_log=tmp / "worker.log", ready=worker_ready, **common, **timing())
         results["link_bare"] = run_target("bench.bare_app:app", link_env, name="bare redirect",
                                           files=lambda: links, method="GET", wrap=True,
-                                          headers={"User-Agent": PHONE_UA}, **common)
+                                          headers={"User-Agent": PHONE_UA}, **common, **timing())
         answered = tier_answered + sum(results["link_full"][k]["ok"] for k in ("warm", "peak", "paced"))
         results["link_effects"] = link_effects(rt, answered, in_flight=2 * (16 + 32 + 64))
 
