@@ -146,7 +146,7 @@ def enqueue_in_order(session: Session, items: Sequence[tuple[str, Out | str, str
         added += 1
         content = out if type(out) is str else out.content if type(out) is Text else None  # type: ignore[union-attr]
         if content is not None and len(content) <= one_piece:
-            add((recipient, "text", '{"content": ' + _json_string(content) + "}", key, None, at, at))  # as _text_body
+            add((recipient, "text", _text_body(content), key, None, at, at))
             continue
         if type(out) is str:
             out = Text(out)

@@ -1,4 +1,5 @@
-"""WSGI entry for gunicorn: ``gunicorn -w 4 'bot.wsgi:app'`` (config from $SALESBOT_CONFIG)."""
+"""WSGI entry for gunicorn: ``gunicorn -w 4 -k gthread --threads 4 --keep-alive 0 'bot.wsgi:app'`` (config from
+$SALESBOT_CONFIG; README "Running it", bench/README.md for the flags)."""
 
 import gc
 
