@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -82,13 +81,14 @@ def new_task_id(kind: str) -> str:
 
 
 def wire_bodies(out: Out) -> list[tuple[str, dict[str, Any]]]:
-    """The (msgtype, body) pairs to send for one message; long text and markdown are split."""
+    """The (msgtype, body) pairs to send for one message; long text and markdown are split. An image's body
+    names its file; its bytes are queued beside it (the outbox's ``media``) and uploaded when it is sent."""
     if isinstance(out, Text):
         return [("text", {"content": piece}) for piece in split_utf8(out.content)]
     if isinstance(out, Markdown):
         return [("markdown", {"content": piece}) for piece in split_utf8(out.content)]
     if isinstance(out, Image):
-        return [("image", {"png_b64": base64.b64encode(out.png).decode(), "filename": out.filename})]
+        return [("image", {"filename": out.filename})]
     if isinstance(out, Card):
         return [("template_card", dict(out.card))]
     raise TypeError(f"{type(out).__name__} is not sent through message/send")

@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 from wechatpy.exceptions import WeChatClientException
 
-from bot.out import MAX_CONTENT_BYTES, Card, CardUpdate, Out, Text, new_task_id, wire_bodies
+from bot.out import MAX_CONTENT_BYTES, Card, CardUpdate, Image, Out, Text, new_task_id, wire_bodies
 from storage.models import Card as CardRow
 from storage.models import OutboxMessage
 from storage.payments import insert_rows, one_of
@@ -98,10 +98,11 @@ def _build(recipient: str, out: Out, dedup_key: str | None,
         bodies: list[tuple[str, dict[str, Any]]] = [("template_card", card)]
     else:
         bodies = wire_bodies(out)
+    media = out.png if isinstance(out, Image) else None  # one body: an image is never split
     rows: list[OutboxMessage] = []
     for i, (msgtype, body) in enumerate(bodies):
         key = None if dedup_key is None else (dedup_key if i == 0 else f"{dedup_key}#{i}")
-        rows.append(OutboxMessage(recipient=recipient, msgtype=msgtype, body=body, dedup_key=key,
+        rows.append(OutboxMessage(recipient=recipient, msgtype=msgtype, body=body, media=media, dedup_key=key,
                                   card_task_id=task_id, next_attempt_at=not_before or utcnow()))
     new += rows
     return new, rows
@@ -133,7 +134,8 @@ def enqueue_in_order(session: Session, items: Sequence[tuple[str, Out | str, str
     now = utcnow()
     at, subject = _binders(conn.dialect, now)
     cards: list[tuple[Any, ...]] = []  # task_id, kind, addressee, card_type, subject, created_at
-    rows: list[tuple[Any, ...]] = []  # recipient, msgtype, body, dedup_key, card_task_id, next_attempt_at, created_at
+    # recipient, msgtype, body, dedup_key, card_task_id, next_attempt_at, created_at, media
+    rows: list[tuple[Any, ...]] = []
     add = rows.append
     one_piece = MAX_CONTENT_BYTES // 4  # wire_bodies sends a text of up to this many characters as it is
     card_json: dict[int, str] = {}  # id(card) → its JSON without the task id (a job sends one card to several)
@@ -146,7 +148,7 @@ def enqueue_in_order(session: Session, items: Sequence[tuple[str, Out | str, str
         added += 1
         content = out if type(out) is str else out.content if type(out) is Text else None  # type: ignore[union-attr]
         if content is not None and len(content) <= one_piece:
-            add((recipient, "text", _text_body(content), key, None, at, at))
+            add((recipient, "text", _text_body(content), key, None, at, at, None))
             continue
         if type(out) is str:
             out = Text(out)
@@ -159,7 +161,7 @@ def enqueue_in_order(session: Session, items: Sequence[tuple[str, Out | str, str
             if id(out) not in card_json:
                 card_json[id(out)] = json.dumps(out.card)[:-1]
             add((recipient, "template_card", card_json[id(out)] + ', "task_id": ' + _json_string(task_id) + "}",
-                 key, task_id, at, at))
+                 key, task_id, at, at, None))
             continue
         task_id = None
         if isinstance(out, Card):
@@ -168,9 +170,10 @@ def enqueue_in_order(session: Session, items: Sequence[tuple[str, Out | str, str
             bodies: list[tuple[str, dict[str, Any]]] = [("template_card", dict(out.card, task_id=task_id))]
         else:
             bodies = wire_bodies(out)  # type: ignore[arg-type]
+        media = out.png if isinstance(out, Image) else None
         for i, (msgtype, body) in enumerate(bodies):
             add((recipient, msgtype, json.dumps(body), None if key is None else (key if i == 0 else f"{key}#{i}"),
-                 task_id, at, at))
+                 task_id, at, at, media))
     if not rows:
         return 0
     try:
@@ -192,10 +195,11 @@ def _binders(dialect: Any, now: datetime) -> tuple[Any, Callable[[Any], Any]]:
     return stamp(now) if stamp else now, subject or (lambda value: value)
 
 
-_OUTBOX_COLUMNS = ("recipient", "msgtype", "body", "dedup_key", "card_task_id", "next_attempt_at", "created_at")
+_OUTBOX_COLUMNS = ("recipient", "msgtype", "body", "dedup_key", "card_task_id", "next_attempt_at", "created_at",
+                   "media")
 _CARD_COLUMNS = ("task_id", "kind", "addressee", "card_type", "subject", "created_at")
 _OUTBOX_SQLITE = ("INSERT INTO outbox (recipient, msgtype, body, dedup_key, card_task_id, status, attempts, "
-                  "next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)")
+                  "next_attempt_at, created_at, media) VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)")
 _CARDS_SQLITE = ("INSERT INTO cards (task_id, kind, addressee, card_type, subject, status, created_at) "
                  "VALUES (?, ?, ?, ?, ?, 'open', ?)")
 
@@ -383,9 +387,9 @@ class Deliverer:
             else:
                 body = dict(row.body)
                 if row.msgtype == "image":
-                    if "media_id" not in body:
-                        media_id = client.upload_media("image", body.get("filename", "image.png"),
-                                                       base64.b64decode(body["png_b64"]))
+                    if "media_id" not in body:  # a row queued before its own column held the bytes: base64
+                        data = row.media if row.media is not None else base64.b64decode(body["png_b64"])
+                        media_id = client.upload_media("image", body.get("filename", "image.png"), data)
                         self._remember_media(row.id, media_id)
                         body = {"media_id": media_id}
                     else:
@@ -418,8 +422,9 @@ class Deliverer:
     def _remember_media(self, row_id: int, media_id: str) -> None:
         with self.rt.db.transaction() as s:
             row = s.get(OutboxMessage, row_id)
-            if row is not None:
+            if row is not None:  # uploaded: the bytes are not needed again
                 row.body = {"media_id": media_id, "filename": row.body.get("filename", "")}
+                row.media = None
 
     def _retry(self, row: OutboxMessage, error: str) -> datetime | None:
         """Put the row back with backoff (returns when it is due), or give it up (None)."""

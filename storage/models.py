@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -108,6 +109,9 @@ class OutboxMessage(Base):
     recipient: Mapped[str] = mapped_column(String(64), index=True)
     msgtype: Mapped[str] = mapped_column(String(32))
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # an image's bytes until WeCom has them (its media_id then goes in ``body`` and these are dropped); kept
+    # out of the JSON so a chart is stored as it is, not as base64 text the database would parse as JSON
+    media: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     # pending → sending → sent | failed | dead; 'sending' rows whose lease ran out are taken again
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

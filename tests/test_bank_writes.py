@@ -13,7 +13,7 @@ from sqlalchemy import false, select, text
 
 import bot.outbox as outbox
 import jobs.bank as bank
-from bot.out import Card, Text, button_card
+from bot.out import Card, Image, Text, button_card
 from bot.outbox import enqueue, enqueue_in_order
 from storage.models import Card as CardRow
 from storage.models import OutboxMessage
@@ -36,6 +36,7 @@ def _items(keyed_twice: str) -> list[tuple[str, Any, str | None]]:
         ("fin1", Card("bank_unmatched", card, {"bank_line_id": 7}), keyed_twice),
         ("fin1", Card("bank_unmatched", card, {"bank_line_id": 8}), keyed_twice),  # repeated key: skipped
         ("zhangsan", Text('引号 " 与 \\ 和 \n 换行 \u2028'), None),
+        ("lisi", Image(b"\x89PNG\r\n\x1a\n\x00\xff" * 3, "funnel.png"), "funnel:lisi"),  # its bytes beside its body
         ("fin0", Card("bank_unmatched", card, {"bank_line_id": 9}), "bank-card:9:fin0"),  # queued before: skipped
     ]
 
@@ -52,8 +53,8 @@ def _outbox(rt: Any) -> list[tuple[Any, ...]]:
                       value)
 
     with rt.db.engine.connect() as conn:
-        rows = conn.execute(text("SELECT recipient, msgtype, CAST(body AS TEXT), dedup_key, card_task_id, status, "
-                                 "attempts, lease_owner, sent_at FROM outbox ORDER BY id")).all()
+        rows = conn.execute(text("SELECT recipient, msgtype, CAST(body AS TEXT), media, dedup_key, card_task_id, "
+                                 "status, attempts, lease_owner, sent_at FROM outbox ORDER BY id")).all()
         cards = conn.execute(text("SELECT task_id, kind, addressee, card_type, CAST(subject AS TEXT), status, "
                                   "decided_by, created_at IS NOT NULL FROM cards ORDER BY id")).all()
     return [tuple(map(same, r)) for r in rows] + [tuple(map(same, c)) for c in cards]
@@ -76,8 +77,9 @@ def _one_by_one(s: Any, items: list[tuple[str, Any, str | None]]) -> None:
 
 def test_the_bulk_outbox_write_stores_what_enqueue_one_by_one_stores(rt, company):
     reference = _write(rt, _one_by_one)
-    assert [r[1] for r in reference[:7]] == ["text", "text", "template_card", "text", "text", "template_card",
-                                             "text"]
+    assert [r[1] for r in reference[:8]] == ["text", "text", "template_card", "text", "text", "template_card",
+                                             "text", "image"]
+    assert reference[7][2:4] == ('{"filename": "funnel.png"}', b"\x89PNG\r\n\x1a\n\x00\xff" * 3)
     assert _write(rt, enqueue_in_order) == reference
     as_strings = [(r, o.content if isinstance(o, Text) else o, k) for r, o, k in _items("bank-card:7:fin1")]
     assert _write(rt, lambda s, _: enqueue_in_order(s, as_strings)) == reference  # texts given as their str
@@ -99,7 +101,7 @@ def test_a_key_taken_under_the_bulk_outbox_write_falls_back_to_enqueue_one_by_on
     monkeypatch.setattr(outbox, "enqueue", one)
     as_strings = [(r, o.content if isinstance(o, Text) else o, k) for r, o, k in _items("bank-card:7:fin1")]
     assert _write(rt, lambda s, _: enqueue_in_order(s, as_strings)) == reference
-    assert len(calls) == 7  # every notification, once
+    assert len(calls) == 8  # every notification, once
     with rt.db.sessions() as s:
         assert len(s.scalars(select(OutboxMessage.id).where(OutboxMessage.dedup_key == "bank-card:9:fin0")).all()) == 1
         assert len(s.scalars(select(CardRow.id)).all()) == 2  # the failed insert left no card behind

@@ -3,7 +3,6 @@ domain.funnel sums from the stays one by one: same cells, same counts, bit for b
 
 from __future__ import annotations
 
-import base64
 import random
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -127,9 +126,9 @@ def test_the_weekly_job_queues_every_team_batch_by_batch_in_order(rt, company, m
     # and the text of their own team, as one manager's heatmap alone gives them
     start = previous_week(datetime.now(rt.config.tz), rt.config.tz)[0]
     with rt.db.sessions() as s:
-        queued = {(m.recipient, m.msgtype): m.body for m in s.scalars(select(OutboxMessage))}
+        queued = {(m.recipient, m.msgtype): m for m in s.scalars(select(OutboxMessage))}
         for boss in ["boss0", "boss1", "boss2", "boss3", "wangwu"]:
             heatmap, png = FH.team_heatmap(s, boss, start)
-            assert queued[(boss, "text")]["content"] == FH.funnel_text(heatmap)
-            assert base64.b64decode(queued[(boss, "image")]["png_b64"]) == png
+            assert queued[(boss, "text")].body["content"] == FH.funnel_text(heatmap)
+            assert queued[(boss, "image")].media == png and queued[(boss, "image")].body == {"filename": "funnel.png"}
     assert run_job(rt, load_jobs()["funnel_heatmap"], "w2") == "heatmaps sent to 0 managers"

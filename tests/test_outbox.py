@@ -7,6 +7,7 @@ WeCom is faked at the HTTP layer (``wecom`` fixture); failures are injected in f
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -507,6 +508,8 @@ PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08
 
 def test_image_is_uploaded_then_sent_with_its_media_id(rt, wecom, members):
     [row_id] = send(rt, "zhangsan", Image(PNG, filename="funnel.png"))
+    queued = row(rt, row_id)
+    assert queued.media == PNG and queued.body == {"filename": "funnel.png"}  # the bytes as they are, no base64
     assert Deliverer(rt).run_once() == 1
     apis = [name for name, _ in wecom.calls if name != "gettoken"]
     assert apis == ["media/upload", "message/send"]
@@ -514,7 +517,18 @@ def test_image_is_uploaded_then_sent_with_its_media_id(rt, wecom, members):
     assert shown.msgtype == "image"
     filename, data, _ = wecom.media[shown.body["media_id"]]
     assert data == PNG and filename == "funnel.png"
-    assert row(rt, row_id).status == "sent"
+    sent = row(rt, row_id)
+    assert sent.status == "sent" and sent.media is None  # WeCom has it: the bytes are not kept
+
+
+def test_an_image_queued_as_base64_before_the_media_column_is_still_sent(rt, wecom, members):
+    [row_id] = send(rt, "zhangsan", Text("占位"))
+    with rt.db.transaction() as s:  # a row as queued before migration 0006: the PNG as base64 in its body
+        s.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(
+            msgtype="image", body={"png_b64": base64.b64encode(PNG).decode(), "filename": "old.png"}, media=None))
+    assert Deliverer(rt).run_once() == 1
+    [shown] = wecom.inbox("zhangsan")
+    assert shown.msgtype == "image" and wecom.media[shown.body["media_id"]][:2] == ("old.png", PNG)
 
 
 def test_image_send_retried_after_a_timeout_reuses_the_upload_and_shows_once(rt, wecom, members):

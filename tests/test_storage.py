@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -28,6 +30,29 @@ def test_migrations_create_exactly_the_models(db_url):
         diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert diff == []
+
+
+def test_going_back_before_the_outbox_media_column_keeps_unsent_images_as_base64(db_url):
+    from alembic import command
+    from sqlalchemy import text
+    from sqlalchemy.orm import Session
+
+    from storage.migrate import alembic_config, upgrade
+    from storage.models import OutboxMessage
+
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256))
+    engine = make_engine(db_url)
+    with Session(engine) as s, s.begin():
+        s.add(OutboxMessage(recipient="zhangsan", msgtype="image", body={"filename": "funnel.png"}, media=png))
+    try:
+        command.downgrade(alembic_config(db_url), "0005")
+        with engine.connect() as conn:
+            [body] = conn.execute(text("SELECT body FROM outbox")).scalars().all()
+        body = body if isinstance(body, dict) else json.loads(body)
+        assert body["filename"] == "funnel.png" and base64.b64decode(body["png_b64"]) == png
+    finally:
+        upgrade(db_url)
+        engine.dispose()
 
 
 def test_db_upgrade_command_creates_the_schema(tmp_path):
