@@ -489,8 +489,13 @@ def generate(engine: Engine, scale: float = 1.0, seed: int = 9, archive: bool = 
     else:
         sz.messages = 0  # not generated (only the archive search reads it)
     if engine.dialect.name == "postgresql":
+        # the data at rest, as a weekly job finds it: vacuumed (hint bits and visibility map set, so no measured
+        # run pays for the first read of freshly written rows, nor runs beside autovacuum's pass over them),
+        # analyzed, and written out (CHECKPOINT)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM (ANALYZE)")
+            conn.exec_driver_sql("CHECKPOINT")
         with engine.begin() as conn:
-            conn.exec_driver_sql("ANALYZE")
             for table, col in (("customers", "id"), ("opportunities", "id"), ("link_items", "id"), ("contracts", "id"),
                                ("inbound_messages", "id")):
                 conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', '{col}'), "  # noqa: S608
