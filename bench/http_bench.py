@@ -30,14 +30,17 @@ After each, every click is counted: each stored exactly once (a unique click id)
 many as the 302s wrk saw plus at most the requests still in flight when a run stopped.
 
     python -m bench.http_bench [--workers 4] [--threads 4] [--keep-alive 0] [--seconds 20] [--only callback|link] [--timing]
+                               [--open-loop]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import signal
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -56,6 +59,7 @@ from bench.common import (
     PG_URL,
     PY,
     REDIS_URL,
+    ROOT,
     config_from_env,
     flush_redis,
     fmt_ms,
@@ -140,17 +144,30 @@ def link_requests(path: Path) -> Path:
     return path
 
 
+def open_loop(url: str, requests_file: Path, *, seconds: int, rate: float, method: str) -> dict[str, Any]:
+    """The 80 % run by bench/open_loop.py instead of wrk's paced mode (see there)."""
+    cmd = [PY, "-m", "bench.open_loop", url, str(requests_file), str(rate), str(seconds), method]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout  # noqa: S603
+    line = next(line for line in out.splitlines() if line.startswith("OPENLOOP "))
+    return json.loads(line[len("OPENLOOP "):])
+
+
 def measure(name: str, url: str, files: Any, seconds: int, method: str, wrap: bool,
-            headers: dict[str, str] | None = None) -> dict[str, Any]:
-    """Warm up, then peak (closed loop), then 80 % of peak (open loop)."""
+            headers: dict[str, str] | None = None, open_loop_80: bool = False) -> dict[str, Any]:
+    """Warm up, then peak (closed loop), then 80 % of peak (open loop: wrk paced, or bench/open_loop.py)."""
     warm = wrk(url, files(), seconds=3, connections=16, method=method, wrap=True, headers=headers)
     peak = wrk(url, files(), seconds=seconds, connections=32, method=method, wrap=wrap, headers=headers)
     rate = 0.8 * peak["rps"]
     paced_from = time.time()
-    paced = wrk(url, files(), seconds=seconds, connections=64, rate=rate, method=method, wrap=wrap, headers=headers)
+    if open_loop_80:
+        paced = open_loop(url, files(), seconds=seconds, rate=rate, method=method)
+    else:
+        paced = wrk(url, files(), seconds=seconds, connections=64, rate=rate, method=method, wrap=wrap,
+                    headers=headers)
     paced["window"] = (paced_from, time.time())
+    how = f" (bench/open_loop.py, {paced['late']} sent > 5 ms late)" if open_loop_80 else ""
     print(f"  {name}: peak {peak['rps']:.0f} req/s (p50 {fmt_ms(peak['p50_us'])}, p99 {fmt_ms(peak['p99_us'])}); "
-          f"at {rate:.0f} req/s: {paced['rps']:.0f} req/s, p50 {fmt_ms(paced['p50_us'])}, "
+          f"at {rate:.0f} req/s{how}: {paced['rps']:.0f} req/s, p50 {fmt_ms(paced['p50_us'])}, "
           f"p99 {fmt_ms(paced['p99_us'])}; 5xx {peak['bad'] + paced['bad']}, "
           f"socket errors {sum(peak[k] + paced[k] for k in peak if k.startswith('err_'))}, "
           f"exhausted {peak['exhausted'] + paced['exhausted']}", flush=True)
@@ -306,10 +323,16 @@ def main() -> None:
                          "taken by whichever worker is free; with keep-alive each wrk connection stays with one worker)")
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--only", choices=["callback", "link"])
+    ap.add_argument("--open-loop", action="store_true", dest="open_loop",
+                    help="the callback's 80 %% run by bench/open_loop.py (a connection only when a request is due, "
+                         "latency from when it was due) instead of wrk's paced mode; the bare endpoint's stays wrk's "
+                         "(a Python client cannot keep its rate); with --only callback")
     ap.add_argument("--timing", action="store_true",
                     help="wrap each app to time its requests per worker (bench/timed_app.py): prints how evenly the "
                          "workers shared the 80 %% run and how long its requests spent in the app")
     args = ap.parse_args()
+    if args.open_loop and args.only != "callback":
+        ap.error("--open-loop is for the callback's full path: use it with --only callback")
     print_machine()
     print(f"gunicorn -w {args.workers}" + (f" -k gthread --threads {args.threads}" if args.threads > 1 else " (sync)")
           + f" --keep-alive {args.keepalive}; wrk -t2, peak with 32 connections, 80 % with 64; {args.seconds} s runs; PostgreSQL {PG_URL}, "
@@ -343,7 +366,8 @@ def main() -> None:
         print("callback: POST /wecom/callback", flush=True)
         before = counts(PG_URL)
         results["callback_full"] = run_target("bot.wsgi:app", env, name="full path", files=fresh_callbacks,
-                                              method="POST", wrap=False, **common, **timing())
+                                              method="POST", wrap=False, open_loop_80=args.open_loop, **common,
+                                              **timing())
         after = counts(PG_URL)
         results["callback_bare"] = run_target("bench.bare_app:app", env, name="bare Flask", files=fresh_callbacks,
                                               method="POST", wrap=True, **common, **timing())
