@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -69,6 +70,11 @@ def ensure_default_rule(s: Session) -> None:
 
 def active_rules(s: Session) -> list[tuple[UpgradeRule, R.Rule]]:
     ensure_default_rule(s)
+    return _parsed_rules(s)
+
+
+def _parsed_rules(s: Session) -> list[tuple[UpgradeRule, R.Rule]]:
+    """The active rules with what they say, without seeding the built-in one (a read)."""
     out = []
     for row in s.scalars(select(UpgradeRule).where(UpgradeRule.active.is_(True)).order_by(UpgradeRule.id)):
         try:
@@ -414,16 +420,47 @@ def evaluate_customer(rt: Runtime, s: Session, customer: Customer) -> int:
     return _upgrade(rt, s, active_rules(s), [customer.id])
 
 
+def _decide_chunk(rt: Runtime, customer_ids: Sequence[int]) -> tuple[datetime, list[Move]] | None:
+    """When and which moves the active rules make for these customers (None: no rule is active), read in a
+    session of its own."""
+    with rt.db.sessions() as s:
+        rules = _parsed_rules(s)
+        if not rules:
+            return None
+        now = utcnow()
+        return now, decide_moves(s, rules, customer_ids, now)
+
+
 def evaluate_customers(rt: Runtime, customer_ids: list[int]) -> int:
-    """``evaluate_customer`` for many customers, ``EVALUATE_CHUNK`` at a time, each chunk one transaction
-    (issue 9: the job re-checks every customer with a recent event every few minutes)."""
+    """``evaluate_customer`` for many customers, ``EVALUATE_CHUNK`` at a time, each chunk's moves made in one
+    transaction (issue 9: the job re-checks every customer with a recent event every few minutes).
+
+    Each chunk's moves are decided (reads only: its customers' opportunities, the rules' counts of their
+    events, the rules fired) on a second thread while this one makes the chunk before's, so the database counts
+    one chunk while this process writes the other. A move decided before its chunk's transaction is checked
+    again in it, as any is (``apply_moves``: the opportunity locked, still in the stage it was decided from,
+    not frozen, its firing new), so a move someone made meanwhile is not made twice; a rule switched off
+    meanwhile still makes the moves decided for one chunk, as it would have had it been switched off a moment
+    later."""
+    chunks = [customer_ids[at:at + EVALUATE_CHUNK] for at in range(0, len(customer_ids), EVALUATE_CHUNK)]
+    if not chunks:
+        return 0
+    with rt.db.transaction() as s:
+        ensure_default_rule(s)
     moved = 0
-    for start in range(0, len(customer_ids), EVALUATE_CHUNK):
-        with rt.db.transaction() as s:
-            rules = active_rules(s)
-            if not rules:
+    with ThreadPoolExecutor(1, thread_name_prefix="customer_events-decide") as reader:
+        ahead = reader.submit(_decide_chunk, rt, chunks[0])
+        for i in range(len(chunks)):
+            decided = ahead.result()
+            if decided is None:
                 return moved
-            moved += _upgrade(rt, s, rules, customer_ids[start:start + EVALUATE_CHUNK])
+            if i + 1 < len(chunks):
+                ahead = reader.submit(_decide_chunk, rt, chunks[i + 1])
+            now, moves = decided
+            with rt.db.transaction() as s:
+                made = apply_moves(rt, s, moves, now)
+                enqueue_notices(s, [note for notes in move_notices(s, made).values() for note in notes])
+            moved += len(made)
     return moved
 
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 import jobs.customer_events as CE
 from domain import rules as R
@@ -140,6 +140,28 @@ def test_a_move_made_by_someone_else_meanwhile_is_not_made_again(rt, company):
     with rt.db.transaction() as s:
         assert CE.apply_moves(rt, s, moves, now) == []
     assert count(rt, RuleFiring) == 1 and count(rt, StageChange) == 1
+
+
+def test_a_move_decided_ahead_of_its_chunk_is_checked_again_when_its_chunk_is_made(rt, company, monkeypatch):
+    ids = trial_customers(rt, 3)
+    monkeypatch.setattr(CE, "EVALUATE_CHUNK", 1)
+    real, decided = CE._decide_chunk, []
+
+    def decide(rt_, chunk):
+        out = real(rt_, chunk)
+        decided.append(list(chunk))
+        if list(chunk) == [ids[1]]:  # decided while the first chunk is being made; a manager freezes it meanwhile
+            with rt.db.transaction() as s:
+                s.execute(update(Opportunity).where(Opportunity.customer_id == ids[1]).values(frozen=True))
+        return out
+
+    monkeypatch.setattr(CE, "_decide_chunk", decide)
+    assert CE.evaluate_customers(rt, ids) == 2
+    assert decided == [[ids[0]], [ids[1]], [ids[2]]]
+    with rt.db.sessions() as s:
+        stages = dict(s.execute(select(Opportunity.customer_id, Opportunity.stage)).all())
+    assert stages == {ids[0]: "solution_confirmed", ids[1]: "demo", ids[2]: "solution_confirmed"}
+    assert count(rt, RuleFiring) == 2 and count(rt, StageChange) == 2 and count(rt, Card) == 2
 
 
 KINDS = [R.EventKind("login"), R.EventKind("trial_requested"), R.EventKind("link_click"),
