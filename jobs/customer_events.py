@@ -19,11 +19,11 @@ what is committed.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 COUNTED = ("link_preview",)  # event types that never count in rules
 PENDING_CHUNK = 500  # events per transaction
@@ -431,13 +432,33 @@ def _decide_chunk(rt: Runtime, customer_ids: Sequence[int]) -> tuple[datetime, l
         return now, decide_moves(s, rules, customer_ids, now)
 
 
+class _InThisThread:
+    """An executor that runs what it is given at once, in the caller's thread."""
+
+    def __enter__(self) -> _InThisThread:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        done: Future[T] = Future()
+        try:
+            done.set_result(fn(*args))
+        except BaseException as exc:  # handed over as a thread pool's future would
+            done.set_exception(exc)
+        return done
+
+
 def evaluate_customers(rt: Runtime, customer_ids: list[int]) -> int:
     """``evaluate_customer`` for many customers, ``EVALUATE_CHUNK`` at a time, each chunk's moves made in one
     transaction (issue 9: the job re-checks every customer with a recent event every few minutes).
 
     Each chunk's moves are decided (reads only: its customers' opportunities, the rules' counts of their
-    events, the rules fired) on a second thread while this one makes the chunk before's, so the database counts
-    one chunk while this process writes the other. A move decided before its chunk's transaction is checked
+    events, the rules fired) before its transaction. On PostgreSQL that is done on a second thread while this
+    one makes the chunk before's, so the database counts one chunk while this process writes the other; on
+    SQLite, which counts in this process, here, in turn (a second thread there cost ~1 s more CPU than it
+    saved on the benchmark's data). A move decided before its chunk's transaction is checked
     again in it, as any is (``apply_moves``: the opportunity locked, still in the stage it was decided from,
     not frozen, its firing new), so a move someone made meanwhile is not made twice; a rule switched off
     meanwhile still makes the moves decided for one chunk, as it would have had it been switched off a moment
@@ -448,7 +469,8 @@ def evaluate_customers(rt: Runtime, customer_ids: list[int]) -> int:
     with rt.db.transaction() as s:
         ensure_default_rule(s)
     moved = 0
-    with ThreadPoolExecutor(1, thread_name_prefix="customer_events-decide") as reader:
+    with (ThreadPoolExecutor(1, thread_name_prefix="customer_events-decide") if rt.db.is_postgres
+          else _InThisThread()) as reader:
         ahead = reader.submit(_decide_chunk, rt, chunks[0])
         for i in range(len(chunks)):
             decided = ahead.result()
