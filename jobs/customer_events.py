@@ -52,7 +52,9 @@ T = TypeVar("T")
 
 COUNTED = ("link_preview",)  # event types that never count in rules
 PENDING_CHUNK = 500  # events per transaction
-EVALUATE_CHUNK = 1000  # customers per transaction in the periodic re-check
+# customers per transaction in the periodic re-check: each chunk costs ~10–15 ms of statements whatever its size
+# (PostgreSQL, 100k customers: 4,000 made the re-check 2.9–3.2 s against 3.7–4.5 s with 1,000; 10,000 no faster)
+EVALUATE_CHUNK = 4000
 MOVE_REASON = "客户行为触发自动跃迁"
 
 
