@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
     from bot.runtime import Runtime
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 COUNTED = ("link_preview",)  # event types that never count in rules
 PENDING_CHUNK = 500  # events per transaction
@@ -413,9 +413,14 @@ def move_notices(s: Session, moves: Sequence[Move]) -> dict[int, list[tuple[str,
 def _upgrade(rt: Runtime, s: Session, rules: Sequence[tuple[UpgradeRule, R.Rule]],
              customer_ids: Sequence[int]) -> int:
     now = utcnow()
-    moves = apply_moves(rt, s, decide_moves(s, rules, customer_ids, now), now)
-    enqueue_notices(s, [note for notes in move_notices(s, moves).values() for note in notes])
-    return len(moves)
+    return _make_moves(rt, s, decide_moves(s, rules, customer_ids, now), now)
+
+
+def _make_moves(rt: Runtime, s: Session, moves: Sequence[Move], now: datetime) -> int:
+    """``apply_moves`` and queue the notices of those made; how many were made."""
+    made = apply_moves(rt, s, moves, now)
+    enqueue_notices(s, [note for notes in move_notices(s, made).values() for note in notes])
+    return len(made)
 
 
 def evaluate_customer(rt: Runtime, s: Session, customer: Customer) -> int:
@@ -432,24 +437,6 @@ def _decide_chunk(rt: Runtime, customer_ids: Sequence[int]) -> tuple[datetime, l
             return None
         now = utcnow()
         return now, decide_moves(s, rules, customer_ids, now)
-
-
-class _InThisThread:
-    """An executor that runs what it is given at once, in the caller's thread."""
-
-    def __enter__(self) -> _InThisThread:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
-        done: Future[T] = Future()
-        try:
-            done.set_result(fn(*args))
-        except BaseException as exc:  # handed over as a thread pool's future would
-            done.set_exception(exc)
-        return done
 
 
 def evaluate_customers(rt: Runtime, customer_ids: list[int]) -> int:
@@ -470,21 +457,28 @@ def evaluate_customers(rt: Runtime, customer_ids: list[int]) -> int:
         return 0
     with rt.db.transaction() as s:
         ensure_default_rule(s)
+    reader = ThreadPoolExecutor(1, thread_name_prefix="customer_events-decide") if rt.db.is_postgres else None
+
+    def decide(chunk: list[int]) -> Callable[[], tuple[datetime, list[Move]] | None]:
+        """The chunk's decision when called: on PostgreSQL being read meanwhile, on SQLite read then."""
+        if reader is None:
+            return partial(_decide_chunk, rt, chunk)
+        return reader.submit(_decide_chunk, rt, chunk).result
+
     moved = 0
-    with (ThreadPoolExecutor(1, thread_name_prefix="customer_events-decide") if rt.db.is_postgres
-          else _InThisThread()) as reader:
-        ahead = reader.submit(_decide_chunk, rt, chunks[0])
+    try:
+        ahead = decide(chunks[0])
         for i in range(len(chunks)):
-            decided = ahead.result()
+            decided = ahead()
             if decided is None:
                 return moved
             if i + 1 < len(chunks):
-                ahead = reader.submit(_decide_chunk, rt, chunks[i + 1])
-            now, moves = decided
+                ahead = decide(chunks[i + 1])
             with rt.db.transaction() as s:
-                made = apply_moves(rt, s, moves, now)
-                enqueue_notices(s, [note for notes in move_notices(s, made).values() for note in notes])
-            moved += len(made)
+                moved += _make_moves(rt, s, decided[1], decided[0])
+    finally:
+        if reader is not None:
+            reader.shutdown()
     return moved
 
 
