@@ -118,7 +118,8 @@ def _cron(value: str) -> str | None:
 # [scheduler.jobs.<name>] with cron / interval_s / enabled keys.
 DEFAULT_JOBS: dict[str, dict[str, Any]] = {
     "cleanup": {"cron": "30 3 * * *", "interval_s": 0, "enabled": True,
-                "doc": "purge processed-callback keys, delivered outbox rows and finished job runs past retention"},
+                "doc": "purge processed-callback keys, delivered outbox rows, undeliverable images' bytes and finished "
+                       "job runs past retention"},
     "rejection_alert": {"cron": "0 12,18 * * *", "interval_s": 0, "enabled": True,
                         "doc": "alert admins when too many of a team's submissions were rejected today"},
     "customer_events": {"cron": "", "interval_s": 300, "enabled": True,
@@ -212,7 +213,8 @@ def _build_schema() -> list[Key]:
         k("alerts", "rejection_min_submissions", int, 5, "only judge a team's day after this many submissions",
           check=_positive),
         k("retention", "processed_keys_days", int, 7, "days processed-callback keys are kept", check=_positive),
-        k("retention", "outbox_days", int, 30, "days delivered outbox rows are kept", check=_positive),
+        k("retention", "outbox_days", int, 30,
+          "days delivered outbox rows are kept (and the image bytes of rows that failed for good)", check=_positive),
         k("retention", "job_runs_days", int, 7, "days the record of a successful job run is kept (failed runs stay)",
           check=_positive),
         k("hooks", "product_events_secret", str, "", "HMAC-SHA256 secret of POST /hooks/product-events",

@@ -201,6 +201,13 @@ def test_cleanup_removes_only_what_is_past_retention(rt):
                           created_at=old, next_attempt_at=old),
             OutboxMessage(recipient="a", msgtype="text", body={"content": "old failed"}, status="failed",
                           created_at=old, next_attempt_at=old),
+            # images WeCom never took: past retention only their bytes go; a pending one keeps them
+            OutboxMessage(recipient="a", msgtype="image", body={"content": "old dead image"}, media=b"\x89PNG old",
+                          status="dead", created_at=old, next_attempt_at=old, last_error="errcode 40004"),
+            OutboxMessage(recipient="a", msgtype="image", body={"content": "old pending image"},
+                          media=b"\x89PNG pending", status="pending", created_at=old, next_attempt_at=old),
+            OutboxMessage(recipient="a", msgtype="image", body={"content": "recent failed image"},
+                          media=b"\x89PNG recent", status="failed", created_at=recent, next_attempt_at=recent),
             JobRun(name="link_clicks", slot="old-ok", owner="w", status="ok", started_at=old, finished_at=old),
             JobRun(name="link_clicks", slot="recent-ok", owner="w", status="ok", started_at=recent,
                    finished_at=recent),
@@ -208,12 +215,19 @@ def test_cleanup_removes_only_what_is_past_retention(rt):
                    finished_at=old),
         ])
     summary = run_job(rt, load_jobs()["cleanup"], "slot-1")
-    assert summary == "removed 1 processed keys, 1 delivered outbox rows, 1 finished job runs"
+    assert summary == ("removed 1 processed keys, 1 delivered outbox rows, 1 finished job runs, "
+                       "dropped 1 undelivered images' bytes")
     with rt.db.sessions() as s:
         assert list(s.scalars(select(ProcessedCallback.key))) == ["msg:recent"]
         left = sorted(s.scalars(select(OutboxMessage.body)), key=str)
         runs = sorted(s.scalars(select(JobRun.slot)))
-    assert sorted(b["content"] for b in left) == ["old failed", "old pending", "recent sent"]
+        media = {r.body["content"]: (r.media, r.last_error) for r in s.scalars(select(OutboxMessage))
+                 if r.msgtype == "image"}
+    assert sorted(b["content"] for b in left) == ["old dead image", "old failed", "old pending",
+                                                  "old pending image", "recent failed image", "recent sent"]
+    assert media == {"old dead image": (None, "errcode 40004"),  # the row and why it failed stay
+                     "old pending image": (b"\x89PNG pending", None),  # still to be sent
+                     "recent failed image": (b"\x89PNG recent", None)}
     assert runs == ["old-failed", "recent-ok", "slot-1"]  # a failed run stays for the operator
     # idempotent: a rerun removes nothing more
     assert run_job(rt, load_jobs()["cleanup"], "slot-2") == ("removed 0 processed keys, 0 delivered outbox rows, "
