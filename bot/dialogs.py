@@ -2,7 +2,10 @@
 
 A dialog is data: a name, a first state, and for each state a step function. The state (name, state,
 collected values) is stored per member in Redis, so another worker, or this one after a restart,
-continues the conversation. ``取消`` leaves any dialog.
+continues the conversation. ``取消`` leaves any dialog. So does a command written out in full (its keyword
+alone or followed by a space; who may use it is checked as usual): the dialog's ``on_leave`` settles what it holds
+(e.g. a visit is saved with what it has), and the command runs; a dialog lists in ``answers`` the keywords
+that are answers inside it (the visit's ``联系人 王总``), not commands.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 
 import redis
 
+from bot import messages as M
 from bot.context import Ctx
 
 END = "__end__"
@@ -30,6 +34,9 @@ class Dialog:
     states: dict[str, Step]
     timeout_s: int = 1800
     on_cancel: Callable[[Ctx, dict[str, Any]], None] | None = None  # undo what the dialog wrote so far
+    # a command left the dialog: settle what it holds, say what became of it (", 拜访已保存")
+    on_leave: Callable[[Ctx, dict[str, Any]], str] | None = None
+    answers: tuple[str, ...] = ()  # command keywords that are answers inside this dialog
 
 
 DIALOGS: dict[str, Dialog] = {}
@@ -100,3 +107,10 @@ def advance(ctx: Ctx, active: Active) -> None:
         store.clear(ctx.userid)
     else:
         store.save(ctx.userid, Active(active.name, nxt, active.data))
+
+
+def leave(ctx: Ctx, active: Active) -> str:
+    """End the asker's dialog because a command came instead of an answer; what its ``on_leave`` says."""
+    DialogStore(ctx.rt.redis).clear(ctx.userid)
+    d = active.dialog
+    return d.on_leave(ctx, active.data) if d is not None and d.on_leave is not None else M.DIALOG_LEFT_UNSAVED

@@ -205,6 +205,14 @@ def _request_access(s: Session, member: Member) -> None:
                 dedup_key=f"access:{member.userid}:{admin.userid}")
 
 
+def _command_leaves(d: dialogs.Dialog, text: str) -> bool:
+    """Whether ``text``, sent inside dialog ``d``, is a command rather than the dialog's answer: written out
+    in full (``推进 杭州云栖 方案确认``; ``客户说…`` stays an answer), and not one ``d`` takes as an answer."""
+    if not text or router.match(text, spaced=True) is None:
+        return False
+    return not any(text == kw or text.startswith((kw + " ", kw + "\u3000")) for kw in d.answers)
+
+
 def route(ctx: Ctx, prefetched: Prefetched | None = None) -> None:
     msg = ctx.msg
     if msg.is_card_click:
@@ -224,9 +232,14 @@ def route(ctx: Ctx, prefetched: Prefetched | None = None) -> None:
         else:
             ctx.reply(M.NOTHING_TO_CANCEL)
         return
-    if active is not None and text != "帮助":
-        dialogs.advance(ctx, active)
-        return
+    if active is not None and active.dialog is None:  # a dialog this version no longer has: as if none
+        store.clear(ctx.userid)
+        active = None
+    if active is not None and active.dialog is not None and text != "帮助":
+        if not _command_leaves(active.dialog, text):
+            dialogs.advance(ctx, active)
+            return
+        ctx.reply(M.DIALOG_LEFT.format(dialog=active.dialog.title, detail=dialogs.leave(ctx, active)))
     if msg.msg_type != "text":
         ctx.reply(M.NON_TEXT_NO_DIALOG.format(kind=KIND_NAMES.get(msg.msg_type, "消息")))
         return
@@ -244,7 +257,8 @@ def route(ctx: Ctx, prefetched: Prefetched | None = None) -> None:
         return
     cmd, args = found
     if not cmd.permits(ctx.member.roles):
-        ctx.reply(M.ROLE_REQUIRED.format(command=cmd.keywords[0], roles=M.who_may(cmd.roles or frozenset()),
+        typed = max((kw for kw in cmd.keywords if text.strip().startswith(kw)), key=len, default=cmd.keywords[0])
+        ctx.reply(M.ROLE_REQUIRED.format(command=typed, roles=M.who_may(cmd.roles or frozenset()),
                                          mine=ctx.roles_text))
         return
     cmd.handler(ctx, args)

@@ -41,15 +41,16 @@ def command(*keywords: str, roles: tuple[str, ...] | None, example: str, summary
     return register
 
 
-def match(text: str) -> tuple[Command, str] | None:
+def match(text: str, *, spaced: bool = False) -> tuple[Command, str] | None:
     """The command ``text`` invokes and the rest of the text (its arguments): the longest keyword that
-    ``text`` starts with (the first registered of equally long ones)."""
+    ``text`` starts with (the first registered of equally long ones). ``spaced``: only the keyword alone
+    or followed by a space (``客户 华为``, not ``客户华为``), the form that is a command in any context."""
     text = text.strip()
     if not text:
         return None
     for kw, cmd in _by_first_character().get(text[0], ()):
         if text == kw or text.startswith(kw + " ") or text.startswith(kw + "\u3000") or \
-                (text.startswith(kw) and _keyword_may_touch(kw, text)):
+                (not spaced and text.startswith(kw) and _keyword_may_touch(kw, text)):
             return cmd, text[len(kw):].strip()
     return None
 

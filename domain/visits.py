@@ -30,6 +30,13 @@ def parse_visit_text(text: str) -> VisitText:
     return VisitText(customer, fields)
 
 
+_LEADING_LABEL_RE = re.compile(r"(痛点|预算|下一步|联系人|报告)[\s\u3000]+(\S.*)$", re.S)
+
+
 def labelled_fields(text: str) -> dict[str, str]:
-    """Only the labelled fields of a message (`预算:已明确 下一步:演示`), for answers inside a dialog."""
-    return parse_visit_text(text).fields if _FIELD_RE.search(text) else {}
+    """Only the labelled fields of a message (`预算:已明确 下一步:演示`), for answers inside a dialog. An
+    answer that starts with a label and a space instead of a colon (`联系人 王总 CTO`) is that one field."""
+    if _FIELD_RE.search(text):
+        return parse_visit_text(text).fields
+    m = _LEADING_LABEL_RE.match(text.strip())
+    return {FIELD_NAMES[m.group(1)]: m.group(2).strip().strip("，,；;。")} if m else {}

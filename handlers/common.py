@@ -131,7 +131,8 @@ def _pick(ctx: Ctx, data: dict[str, Any]) -> str:
     return dialogs.KEEP  # the re-run command may have started a dialog of its own
 
 
-dialogs.dialog(dialogs.Dialog(name="pick_customer", title="选择客户", first="pick", states={"pick": _pick}))
+dialogs.dialog(dialogs.Dialog(name="pick_customer", title="选择客户", first="pick", states={"pick": _pick},
+                              on_leave=lambda ctx, data: ""))
 
 
 def open_opportunities(session: Session, customer_id: int) -> list[Opportunity]:

@@ -115,4 +115,4 @@ def _invoice_no(ctx: Ctx, data: dict[str, Any]) -> str:
 
 
 dialogs.dialog(dialogs.Dialog(name="invoice_no", title="发票号", first="no", states={"no": _invoice_no},
-                              timeout_s=3600))
+                              timeout_s=3600, on_leave=lambda ctx, data: M.LEFT_INVOICE))

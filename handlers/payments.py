@@ -264,7 +264,7 @@ def _letter(ctx: Ctx, data: dict[str, Any]) -> str:
 
 
 dialogs.dialog(dialogs.Dialog(name="promise_letter", title="回款承诺函", first="letter", states={"letter": _letter},
-                              timeout_s=3600))
+                              timeout_s=3600, on_leave=lambda ctx, data: M.LEFT_PROMISE.format(id=data["promise_id"])))
 
 
 # ---- 回款预测 ----------------------------------------------------------------------------------

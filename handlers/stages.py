@@ -242,7 +242,8 @@ def _take(ctx: Ctx, opp: Opportunity, missing: list[Any]) -> str | None:
 
 
 dialogs.dialog(dialogs.Dialog(name="move_evidence", title="补齐推进证据", first="collect",
-                              states={"collect": _collect_evidence}, timeout_s=24 * 3600))
+                              states={"collect": _collect_evidence}, timeout_s=24 * 3600,
+                              on_leave=lambda ctx, data: M.LEFT_EVIDENCE))
 
 
 # ---- thresholds -------------------------------------------------------------------------------

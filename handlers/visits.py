@@ -203,5 +203,21 @@ def _discard(ctx: Ctx, data: dict[str, Any]) -> None:
     ctx.session.delete(visit)
 
 
+def _leave(ctx: Ctx, data: dict[str, Any]) -> str:
+    """A command instead of an answer: the visit is saved with what it has (as 完成 does), a blank one dropped."""
+    visit = ctx.session.get(Visit, data["visit_id"])
+    if visit is None or visit.status == "done":
+        return ""
+    attached = ctx.session.scalar(select(Attachment.id).where(Attachment.visit_id == visit.id).limit(1))
+    if not (visit.pain_point or visit.budget or visit.next_step or visit.contacts_met or attached):
+        _discard(ctx, data)
+        return M.LEFT_VISIT_EMPTY
+    customer = ctx.session.get(Customer, visit.customer_id)
+    if customer is not None:
+        _finish(ctx, visit, customer)  # its reply says what was saved and what is missing
+    return ""
+
+
 dialogs.dialog(dialogs.Dialog(name="visit", title="拜访记录", first="collect", states={"collect": _collect},
-                              timeout_s=4 * 3600, on_cancel=_discard))
+                              timeout_s=4 * 3600, on_cancel=_discard, on_leave=_leave,
+                              answers=("联系人",)))

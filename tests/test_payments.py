@@ -258,3 +258,29 @@ def test_contract_import_is_idempotent_and_reports_rejected_rows(bot: Chat, tmp_
     again = import_contracts_file(bot.rt, f)
     assert (again.imported, again.updated, again.unchanged) == (0, 0, 2)
     assert "已通知财务" in bot.say("zhangsan", "发货 HT2026009")  # imported contracts work in the chat
+
+
+def test_a_command_sent_instead_of_the_awaited_answer_runs_and_the_dialog_keeps_what_it_had(bot: Chat):
+    # the promise dialog waits for a stamped letter or 无; the rep moves on to another command
+    assert "没有请回复「无」" in bot.say("zhangsan", "回款承诺 HT2026001 50000 2026-12-20 第2期")
+    reply = bot.say("zhangsan", "客户 杭州云栖")
+    assert reply.startswith("已结束「回款承诺函」：回款承诺 #1 按 C 级保存（暂无承诺函）。")
+    assert "【杭州云栖科技有限公司】" in reply  # and the command ran
+    [p] = promises(bot)
+    assert p.letter_attachment_id is None and p.amount == Decimal("50000.00")
+    assert "没有听懂「无」" in bot.say("zhangsan", "无")  # the dialog is over
+
+    # finance is asked for an invoice number and asks for the forecast instead: not stored as the number
+    bot.say("zhangsan", "发货 HT2026001 第1期")
+    card = bot.cards("qianqi")[-1]
+    assert bot.click("qianqi", card.task_id, "invoiced").reply["ReplaceName"] == "已开票"
+    forecast = bot.say("qianqi", "回款预测")
+    assert forecast.startswith("已结束「发票号」：未记录发票号。") and "还没有未兑现的回款承诺" in forecast
+    assert [r.invoice_no for r in receivables(bot)] == [None, None]
+
+    # a command the asker may not use ends the dialog too, and says whose it is
+    bot.say("zhangsan", "发货 HT2026001 第2期")
+    bot.click("qianqi", bot.cards("qianqi")[-1].task_id, "invoiced")
+    refused = bot.say("qianqi", "规则 列表")
+    assert refused.startswith("已结束「发票号」：未记录发票号。") and "「规则 列表」仅限管理员使用" in refused
+    assert [r.invoice_no for r in receivables(bot)] == [None, None]

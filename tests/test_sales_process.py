@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from jobs.registry import load_jobs
 from jobs.scheduler import run_job
+from storage.copilot import MeetingNote
 from storage.sales import Attachment, Blob, Customer, Evidence, Opportunity, StageChange, Visit
 from tests.harness import Chat
 
@@ -302,3 +303,35 @@ def test_admin_changes_thresholds_by_chat_and_the_jobs_use_them(chat: Chat, rt, 
     chat.say("zhangsan", "新客户 杭州云栖科技有限公司")
     chat.say("zhangsan", "新商机 杭州云栖 10万")
     assert "已冻结 1 个" in chat.say("admin", "信用 杭州云栖 BBB")  # BBB is below the raised threshold A-
+
+
+def test_a_command_inside_a_visit_saves_the_visit_with_what_it_has_then_runs(yunqi: Chat):
+    chat = yunqi
+    assert "还缺 2 项" in chat.say("zhangsan", "拜访 杭州云栖 预算:待确认")
+    # inside the visit, 联系人 is the visit's field, written with a colon or a space: not the contacts command
+    assert "还缺 2 项" in chat.say("zhangsan", "联系人 王总 CTO")
+    reply = chat.say("zhangsan", "推进 杭州云栖 方案确认")
+    saved, left, *moved = reply.split("\n")
+    assert saved == "已保存拜访「杭州云栖科技有限公司」（未完成：缺少 痛点确认、下一步计划），不计为高质量拜访。"
+    assert left == "已结束「拜访记录」。"
+    assert "推进到「方案确认」还缺 1 项" in moved[0]  # the command ran
+    visit = one(chat.rt, Visit)
+    assert (visit.status, visit.quality, visit.budget, visit.contacts_met, visit.pain_point) == (
+        "done", False, "待确认", "王总 CTO", None)
+
+    # a visit left before anything was said about it is not kept as an empty record
+    chat.say("zhangsan", "拜访 杭州云栖")
+    profile = chat.say("zhangsan", "客户 杭州云栖")
+    assert profile.startswith("已结束「拜访记录」（空白的拜访草稿未保存）。\n【杭州云栖科技有限公司】")
+    assert [v.id for v in rows(chat.rt, Visit)] == [visit.id]
+
+
+def test_meeting_notes_that_start_like_a_command_are_notes_but_a_command_leaves(yunqi: Chat):
+    chat = yunqi
+    chat.say("zhangsan", "纪要 杭州云栖")
+    saved = chat.say("zhangsan", "客户说预算下周定，王总负责整理需求清单")  # 客户 + text: not the 客户 command
+    assert saved.startswith("已保存「杭州云栖科技有限公司」的会议纪要")
+    chat.say("zhangsan", "纪要 杭州云栖")
+    profile = chat.say("zhangsan", "客户 杭州云栖")
+    assert profile.startswith("已结束「会议纪要」（未保存）。\n【杭州云栖科技有限公司】")
+    assert [n.text for n in rows(chat.rt, MeetingNote)] == ["客户说预算下周定，王总负责整理需求清单"]
