@@ -32,7 +32,7 @@ LEFT_EVIDENCE = "：已收到的证据已保存，再发「推进」可继续补
 
 HELP_HEADER = "您（{name}，{roles}）可以使用的命令："
 HELP_LINE = "• {summary}：{example}"
-HELP_FOOTER = "多步对话中随时发送「取消」即可退出；直接发送另一条命令也会结束当前对话（已填的内容按该对话的规则保存）。"
+HELP_FOOTER = "发「取消」或新命令即可退出多步对话。"
 
 CARD_NOT_YOURS = "这张卡片是发给{addressee}的，您无权操作。"
 CARD_UNKNOWN = "这张卡片已失效或不存在，请在最新的消息中操作。"
@@ -149,6 +149,8 @@ VISIT_SAVED_PARTIAL = "已保存拜访「{customer}」（未完成：缺少 {mis
 VISIT_ASK = ("已记录拜访「{customer}」。{missing}\n图片、语音、视频直接发来即附到本次拜访；文件发送「上传」获取链接。"
              "\n（随时发送「完成」结束，发送「取消」放弃）")
 VISIT_ATTACHED = "已把{kind}附到这次拜访。"
+VISIT_WORDS_TAKEN = "已把您写的这段话记为「{item}」。"
+VISIT_WORDS_UNPLACED = "「{text}」没能对应到拜访的必填项，请按下面的提示补充（带上「痛点:」「下一步:」等标签更准确）。"
 VISIT_VOICE_PAIN = "已收到语音，作为痛点记录。"
 VISIT_CANCELLED = "已放弃这次拜访记录。"
 ATTACHMENT_KINDS = {"image": "图片", "voice": "语音", "video": "视频", "link": "链接", "file": "文件"}

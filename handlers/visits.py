@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -13,7 +14,7 @@ from bot.out import Markdown
 from bot.router import command
 from domain.gates import VISIT_REQUIRED, Item, missing_text, text_satisfies
 from domain.visits import labelled_fields, parse_visit_text
-from handlers.common import gate_config, open_opportunities, resolve_customer
+from handlers.common import find_customers, gate_config, open_opportunities, resolve_customer
 from handlers.media import attachment_from_message
 from handlers.pipeline import add_evidence, complete_pending, log_submission
 from handlers.uploads import upload_link
@@ -69,7 +70,8 @@ def log_visit(ctx: Ctx, args: str) -> None:
     if not parsed.customer:
         ctx.reply(M.VISIT_USAGE)
         return
-    customer = resolve_customer(ctx, parsed.customer, redo="拜访 {customer} " + args[len(parsed.customer):].strip())
+    query, said = (parsed.customer, "") if parsed.fields else _customer_and_words(ctx, parsed.customer)
+    customer = resolve_customer(ctx, query, redo="拜访 {customer} " + (said or args[len(parsed.customer):].strip()))
     if customer is None:
         return
     opps = open_opportunities(ctx.session, customer.id)
@@ -78,6 +80,12 @@ def log_visit(ctx: Ctx, args: str) -> None:
     ctx.session.add(visit)
     ctx.session.flush()
     problems = _apply_fields(ctx, visit, parsed.fields)
+    if said:  # what the rep said of the visit without labels fills the first missing item it can
+        guessed = _guess_field(ctx, visit_missing(ctx, visit), said)
+        problems += _apply_fields(ctx, visit, guessed)
+        problems += [M.VISIT_WORDS_TAKEN.format(item=gate_config(ctx.session).item(key).name) for key in guessed]
+        if not guessed:
+            problems.append(M.VISIT_WORDS_UNPLACED.format(text=said[:40]))
     missing = visit_missing(ctx, visit)
     log_submission(ctx.session, ctx.userid, "visit", [i.name for i in missing])
     if not missing:
@@ -85,6 +93,15 @@ def log_visit(ctx: Ctx, args: str) -> None:
         return
     dialogs.start(ctx, "visit", {"visit_id": visit.id})
     ctx.reply("\n".join([*problems, M.VISIT_ASK.format(customer=customer.name, missing=missing_text(missing))]))
+
+
+def _customer_and_words(ctx: Ctx, text: str) -> tuple[str, str]:
+    """`杭州云栖 今天见了王总，聊了预算` with no labels: the customer is the first word when only it names
+    one, and the rest is what the rep said of the visit; otherwise the whole text names the customer."""
+    head, *rest = re.split(r"[\s\u3000]+", text.strip(), maxsplit=1)
+    if not rest or find_customers(ctx.session, text) or not find_customers(ctx.session, head):
+        return text, ""
+    return head, rest[0]
 
 
 def _finish(ctx: Ctx, visit: Visit, customer: Customer) -> None:

@@ -335,3 +335,20 @@ def test_meeting_notes_that_start_like_a_command_are_notes_but_a_command_leaves(
     profile = chat.say("zhangsan", "客户 杭州云栖")
     assert profile.startswith("已结束「会议纪要」（未保存）。\n【杭州云栖科技有限公司】")
     assert [n.text for n in rows(chat.rt, MeetingNote)] == ["客户说预算下周定，王总负责整理需求清单"]
+
+
+def test_a_visit_told_in_plain_words_finds_the_customer_and_keeps_the_words(yunqi: Chat):
+    chat = yunqi
+    reply = chat.say("zhangsan", "拜访 杭州云栖 今天见了王总，聊了扩容预算的事情，下周三再约")
+    assert reply.startswith("已把您写的这段话记为「痛点确认」。\n已记录拜访「杭州云栖科技有限公司」。还缺 2 项")
+    assert "预算情况" in reply and "下一步计划" in reply
+    chat.say("zhangsan", "预算:待确认 下一步:下周三再约王总")
+    visit = one(chat.rt, Visit)
+    assert (visit.pain_point, visit.budget, visit.next_step, visit.quality) == (
+        "今天见了王总，聊了扩容预算的事情，下周三再约", "待确认", "下周三再约王总", True)
+    # words that fit no missing item are named, not dropped silently (here the next step must be a voice clip,
+    # the pain point is ten characters or more); a name that is not a customer's is taken whole
+    assert "已设置" in chat.say("admin", "必填 方案确认 下一步计划:语音")
+    assert "「嗯」没能对应到拜访的必填项" in chat.say("zhangsan", "拜访 杭州云栖 嗯")
+    chat.say("zhangsan", "取消")
+    assert "没有找到客户「杭州云栖控股 今天见了" in chat.say("zhangsan", "拜访 杭州云栖控股 今天见了王总聊了很久的事")
