@@ -229,7 +229,13 @@ FORECAST_FINANCE_LINE = "{period}：{total}（A {a}｜B {b}）"
 FORECAST_SALES_LINE = "{period}：{total}（A {a}｜B {b}｜C {c}）"
 FORECAST_WEEKS = "按周："
 FORECAST_EMPTY = "本月起还没有未兑现的回款承诺。"
+FORECAST_FINANCE_EMPTY = ("财务口径（A 级 + 已批准的 B 级）下，本月起没有未兑现的回款承诺；"
+                          "另有 {n} 笔共 {amount} 是 C 级或待主管批准的 B 级，不计入预测。")
 SHIP_USAGE = "用法：发货 <合同号> [第N期]，例如：发货 HT2026001 第1期"
+SHIP_PICK_CONTRACT = "发货请写合同号。「{customer}」还有这些分期没有申请开票："
+SHIP_CONTRACT_LINE = "  {number}：{seqs}"
+SHIP_PICK_EXAMPLE = "例如：发货 {number} 第N期"
+SHIP_NO_CONTRACT = "「{customer}」没有待申请开票的合同分期。新合同请先登记，例如：合同 {customer} HT2026001 15万 分期 10万@2026-12-10 5万@2027-01-10"
 CONTRACT_NOT_FOUND = "没有找到合同「{number}」。"
 CONTRACT_NOT_YOURS = "合同 {number} 不是您（或您团队）负责的，无权操作。"
 SHIP_NOTHING = "合同 {number} 没有待开票的分期。"
@@ -267,7 +273,8 @@ ACCURACY_REPORT = "{month} 回款预测准确率 {accuracy}：月初财务预测
 ACCURACY_NONE = "{month} 还没有月初预测快照。"
 
 # ---- incentives ------------------------------------------------------------------------------
-TARGET_USAGE = "用法：目标 <成员> <YYYY-MM> 新签 <金额> 续费 <金额> 增购 <金额>，例如：目标 lisi 2026-11 新签 100000 续费 50000 增购 50000"
+TARGET_USAGE = ("用法：目标 <成员> <YYYY-MM> 新签 <金额> 续费 <金额> 增购 <金额>（可只写其中几项，没写的保持原目标），"
+                "例如：目标 lisi 2026-11 新签 100000 续费 50000 增购 50000")
 TARGET_SET = "已设置 {name} {month} 的目标：新签 {new}｜续费 {renewal}｜增购 {upsell}。"
 COLLAB_USAGE = "用法：协同 <客户> <需求>，例如：协同 杭州云栖 需要客户成功协助上线培训"
 COLLAB_NO_CSM = "还没有设置客户成功人员，无法发起协同。请联系管理员。"
@@ -277,6 +284,7 @@ COLLAB_CARD_DESC = "{rep} 请求协同客户「{customer}」"
 COLLAB_CONFIRMED = "客户成功 {csm} 确认了「{customer}」的协同请求，协作积分 +{points}（当前 {balance} 分）。"
 COLLAB_DECLINED = "客户成功 {csm} 婉拒了「{customer}」的协同请求，可以直接与其沟通。"
 POINTS_HEADER = "协作积分：{balance} 分。最近明细："
+POINTS_NONE = "协作积分：0 分，还没有积分记录。发送「协同 <客户> <需要什么>」请客户成功协同，对方确认后您得 2 分。"
 POINTS_REASONS = {"collaboration": "协同确认", "redemption": "兑换"}
 CATALOGUE_USAGE = "用法：兑换项 新增 <名称> <积分>，例如：兑换项 新增 咖啡券 10"
 CATALOGUE_EXISTS = "兑换目录里已有「{name}」。"

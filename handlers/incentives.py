@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -31,12 +32,15 @@ from storage.types import utcnow
 
 SALES = ("rep", "manager")
 _MONTH_RE = re.compile(r"^(\d{4})-(\d{1,2})$")
+_TRACKS = {"新签": "new", "续费": "renewal", "增购": "upsell"}
 
 
 @command("目标", roles=("admin",), example="目标 lisi 2026-11 新签 100000 续费 50000 增购 50000", summary="设置月度目标")
 def set_target(ctx: Ctx, args: str) -> None:
     words = args.split()
-    if len(words) != 8 or words[2::2] != ["新签", "续费", "增购"]:
+    tracks = words[2::2]
+    # any of the three tracks, in any order; a track not named keeps this month's target (none yet: 0)
+    if len(words) < 4 or len(words) % 2 or not set(tracks) <= set(_TRACKS) or len(set(tracks)) != len(tracks):
         ctx.reply(M.TARGET_USAGE)
         return
     member = find_member(ctx, words[0])
@@ -48,11 +52,13 @@ def set_target(ctx: Ctx, args: str) -> None:
         return
     month = f"{int(m.group(1)):04d}-{int(m.group(2)):02d}"
     try:
-        new, renewal, upsell = (parse_amount(w, allow_zero=True) for w in words[3::2])
+        given = {_TRACKS[t]: parse_amount(w, allow_zero=True) for t, w in zip(tracks, words[3::2], strict=True)}
     except AmountError as exc:
         ctx.reply(str(exc))
         return
     row = ctx.session.scalar(select(Target).where(Target.userid == member.userid, Target.month == month))
+    kept = {k: getattr(row, k) if row is not None else Decimal(0) for k in _TRACKS.values()}
+    new, renewal, upsell = ({**kept, **given}[k] for k in ("new", "renewal", "upsell"))
     if row is None:
         row = Target(userid=member.userid, month=month, new=new, renewal=renewal, upsell=upsell, set_by=ctx.userid)
         ctx.session.add(row)
@@ -123,6 +129,9 @@ def collaboration_clicked(ctx: Ctx, click: Click) -> None:
 def points(ctx: Ctx, args: str) -> None:
     rows = list(ctx.session.scalars(select(PointsLedgerRow).where(PointsLedgerRow.userid == ctx.userid)
                                     .order_by(PointsLedgerRow.id.desc())))
+    if not rows:
+        ctx.reply(M.POINTS_NONE)
+        return
     lines = [M.POINTS_HEADER.format(balance=sum(r.delta for r in rows))]
     lines += [f"  {r.at.astimezone(ctx.rt.config.tz):%m-%d} {r.delta:+d} {M.POINTS_REASONS.get(r.reason, r.reason)}"
               f"{'（' + r.note + '）' if r.note else ''}" for r in rows[:10]]

@@ -16,13 +16,34 @@ from bot.outbox import enqueue
 from bot.router import command
 from domain.invoicing import due_date, reminders_due
 from domain.money import format_yuan
-from handlers.common import scope
+from handlers.common import find_customers, scope
 from storage.models import Member
 from storage.payments import Contract, Receivable
 from storage.sales import Customer
 
 SALES = ("rep", "manager")
 _SEQ_RE = re.compile(r"^第?(\d{1,2})期?$")
+
+
+def _contracts_of_customer(ctx: Ctx, query: str, owners: set[str] | None) -> str | None:
+    """发货 <客户> instead of a contract number: the customer's contracts with what is left to invoice."""
+    customers = [c for c in find_customers(ctx.session, query) if owners is None or c.owner_userid in owners]
+    if len(customers) != 1:
+        return None
+    customer = customers[0]
+    open_seqs: dict[str, list[int]] = {}
+    for contract in ctx.session.scalars(select(Contract).where(Contract.customer_id == customer.id)
+                                        .order_by(Contract.id)):
+        seqs = [r.seq for r in ctx.session.scalars(select(Receivable).where(Receivable.contract_id == contract.id)
+                                                   .order_by(Receivable.seq)) if r.invoice_requested_at is None]
+        if seqs:
+            open_seqs[contract.number] = seqs
+    if not open_seqs:
+        return M.SHIP_NO_CONTRACT.format(customer=customer.name)
+    lines = [M.SHIP_CONTRACT_LINE.format(number=n, seqs="、".join(f"第{s}期" for s in seqs))
+             for n, seqs in open_seqs.items()]
+    return "\n".join([M.SHIP_PICK_CONTRACT.format(customer=customer.name), *lines,
+                      M.SHIP_PICK_EXAMPLE.format(number=next(iter(open_seqs)))])
 
 
 def subject(contract: Contract, r: Receivable) -> str:
@@ -38,7 +59,8 @@ def shipped(ctx: Ctx, args: str) -> None:
     contract = ctx.session.scalar(select(Contract).where(Contract.number == words[0].upper()))
     owners = scope(ctx)
     if contract is None:
-        ctx.reply(M.CONTRACT_NOT_FOUND.format(number=words[0]))
+        ctx.reply(_contracts_of_customer(ctx, words[0], owners) or
+                  M.CONTRACT_NOT_FOUND.format(number=words[0]) + M.SHIP_USAGE)
         return
     if owners is not None and contract.owner_userid not in owners:
         ctx.reply(M.CONTRACT_NOT_YOURS.format(number=contract.number))

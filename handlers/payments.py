@@ -300,7 +300,9 @@ def forecast(ctx: Ctx, args: str) -> None:
         lines = [M.FORECAST_SALES_HEADER]
     months = forecast_by_month(promises, view)
     if not months:
-        ctx.reply(M.FORECAST_EMPTY)
+        # finance's view leaves out C and unapproved B: say how much, so an empty answer is not read as none
+        ctx.reply(M.FORECAST_FINANCE_EMPTY.format(n=len(promises), amount=format_yuan(sum(p.amount for p in promises)))
+                  if promises else M.FORECAST_EMPTY)
         return
     for row in months[:4]:
         lines.append(_period_line(row.period, row.totals, view))

@@ -177,6 +177,8 @@ def test_bonus_credited_once_per_payment_and_announced_then_clawed_back(bot: Cha
 
 
 def test_collaboration_confirmed_twice_credits_two_points_once_and_redemption_never_goes_negative(bot: Chat):
+    assert bot.say("lisi", "积分") == ("协作积分：0 分，还没有积分记录。发送「协同 <客户> <需要什么>」请客户成功协同，"
+                                      "对方确认后您得 2 分。")
     customer(bot, "lisi", "协同客户有限公司")
     assert "已请客户成功 孙八" in bot.say("lisi", "协同 协同客户 需要协助上线培训")
     card = bot.cards("sunba")[-1]
@@ -204,3 +206,13 @@ def test_new_hire_three_months_below_protected_target_alerts_the_manager_once(bo
     alert = [m.body["content"] for m in bot.inbox("wangwu") if "新人保护" in m.body.get("content", "")]
     assert len(alert) == 1 and "李四" in alert[0] and "¥160,000" in alert[0]
     assert job(bot, "newhire_check") == "0 alerts"
+
+
+def test_a_target_can_name_only_some_tracks_and_the_others_keep_their_value(bot: Chat):
+    assert bot.say("admin", "目标 lisi 2026-12 新签 10万") == (
+        "已设置 李四 2026-12 的目标：新签 ¥100,000.00｜续费 ¥0.00｜增购 ¥0.00。")
+    assert bot.say("admin", "目标 lisi 2026-12 增购 2万 续费 50000") == (
+        "已设置 李四 2026-12 的目标：新签 ¥100,000.00｜续费 ¥50,000.00｜增购 ¥20,000.00。")
+    for bad in ("目标 lisi 2026-12", "目标 lisi 2026-12 新签 1万 新签 2万", "目标 lisi 2026-12 奖金 1万",
+                "目标 lisi 2026-12 新签"):
+        assert bot.say("admin", bad).startswith("用法：目标 <成员> <YYYY-MM>"), bad

@@ -275,7 +275,7 @@ def test_a_command_sent_instead_of_the_awaited_answer_runs_and_the_dialog_keeps_
     card = bot.cards("qianqi")[-1]
     assert bot.click("qianqi", card.task_id, "invoiced").reply["ReplaceName"] == "已开票"
     forecast = bot.say("qianqi", "回款预测")
-    assert forecast.startswith("已结束「发票号」：未记录发票号。") and "还没有未兑现的回款承诺" in forecast
+    assert forecast.startswith("已结束「发票号」：未记录发票号。") and "本月起没有未兑现的回款承诺" in forecast
     assert [r.invoice_no for r in receivables(bot)] == [None, None]
 
     # a command the asker may not use ends the dialog too, and says whose it is
@@ -284,3 +284,20 @@ def test_a_command_sent_instead_of_the_awaited_answer_runs_and_the_dialog_keeps_
     refused = bot.say("qianqi", "规则 列表")
     assert refused.startswith("已结束「发票号」：未记录发票号。") and "「规则 列表」仅限管理员使用" in refused
     assert [r.invoice_no for r in receivables(bot)] == [None, None]
+
+
+def test_shipping_by_customer_name_lists_what_can_be_invoiced_and_finance_hears_what_it_does_not_count(bot: Chat):
+    assert bot.say("zhangsan", "发货 杭州云栖") == (
+        "发货请写合同号。「杭州云栖科技有限公司」还有这些分期没有申请开票：\n  HT2026001：第1期、第2期\n"
+        "例如：发货 HT2026001 第N期")
+    bot.say("zhangsan", "发货 HT2026001 第1期")
+    assert "  HT2026001：第2期\n" in bot.say("zhangsan", "发货 杭州云栖")
+    assert bot.say("lisi", "发货 北京远景").startswith("「北京远景数据有限公司」没有待申请开票的合同分期。新合同请先登记")
+    assert bot.say("lisi", "发货 杭州云栖") == (  # not 李四's customer: named like any unknown contract
+        "没有找到合同「杭州云栖」。用法：发货 <合同号> [第N期]，例如：发货 HT2026001 第1期")
+
+    bot.say("zhangsan", "回款承诺 杭州云栖 3万 2026-12-20")  # C grade: not in finance's view
+    bot.say("zhangsan", "无")
+    assert bot.say("qianqi", "回款预测").startswith(  # (then the invoice card that came meanwhile)
+        "财务口径（A 级 + 已批准的 B 级）下，本月起没有未兑现的回款承诺；"
+        "另有 1 笔共 ¥30,000.00 是 C 级或待主管批准的 B 级，不计入预测。\n")
