@@ -58,13 +58,17 @@ def _in_scope(owners: set[str] | None, customer: Customer) -> bool:
     return owners is None or customer.owner_userid in owners
 
 
+CUSTOMER_REF = "客户#"
+
+
 def find_customers(session: Session, query: str) -> list[Customer]:
-    """Candidates for what a member typed: #id, credit code, exact name, prefix, then keyword."""
+    """Candidates for what a member typed: #id (or 客户#id, what a numbered choice re-runs with: in 推进 a bare
+    #id is the opportunity's), credit code, exact name, prefix, then keyword."""
     q = query.strip()
     if not q:
         return []
-    if q.startswith("#"):
-        ref = small_int(q[1:])
+    if q.startswith(("#", CUSTOMER_REF)):
+        ref = small_int(q.removeprefix(CUSTOMER_REF).removeprefix("#"))
         c = session.get(Customer, ref) if ref is not None else None
         return [c] if c else []
     key = normalise_company_name(q)
@@ -124,7 +128,7 @@ def _pick(ctx: Ctx, data: dict[str, Any]) -> str:
         ctx.reply(M.CUSTOMER_CHOOSE_AGAIN.format(n=len(ids)))
         return "pick"
     dialogs.DialogStore(ctx.rt.redis).clear(ctx.userid)
-    found = router.match(data["redo"].format(customer=f"#{ids[choice - 1]}"))
+    found = router.match(data["redo"].format(customer=f"{CUSTOMER_REF}{ids[choice - 1]}"))
     if found is not None:
         cmd, args = found
         cmd.handler(ctx, args)

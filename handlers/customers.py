@@ -11,10 +11,11 @@ from bot import messages as M
 from bot.context import Ctx
 from bot.router import command
 from domain.credit_code import CreditCodeError, normalise_credit_code
+from domain.master_data import MIN_CONTAINED_CHARS, CustomerIdentity, duplicate_candidates
 from domain.money import AmountError, format_yuan, parse_amount
 from domain.names import normalise_company_name
 from domain.stages import stage_name
-from handlers.common import gate_config, member_name, resolve_customer
+from handlers.common import find_customers, gate_config, member_name, resolve_customer
 from handlers.stages import resolve_stage_or_reply
 from storage.sales import Attachment, Contact, Customer, Opportunity, StageChange, Visit
 
@@ -68,6 +69,7 @@ def new_customer(ctx: Ctx, args: str) -> None:
     if same is not None and (code is None or same.credit_code is None):
         ctx.reply(M.CUSTOMER_NAME_TAKEN.format(name=same.name, owner=member_name(ctx.session, same.owner_userid)))
         return
+    similar = _similar_customers(ctx, name, key, code)
     customer = Customer(name=name, name_key=key, credit_code=code, industry=opts.get("行业"),
                         region=opts.get("区域") or ctx.member.region, phone=opts.get("电话"),
                         owner_userid=ctx.userid, created_by=ctx.userid)
@@ -76,7 +78,17 @@ def new_customer(ctx: Ctx, args: str) -> None:
     ctx.audit("create_customer", f"customer:{customer.id}", name=name, credit_code=code)
     extra = "".join(f"｜{k} {v}" for k, v in (("信用代码", code), ("行业", customer.industry),
                                               ("区域", customer.region)) if v)
-    ctx.reply(M.CUSTOMER_CREATED.format(name=name, extra=extra, owner=ctx.member.name, short=name[:6]))
+    ctx.reply(M.CUSTOMER_CREATED.format(name=name, extra=extra, owner=ctx.member.name, short=name[:6]) + "".join(
+        M.CUSTOMER_SIMILAR.format(name=c.name, owner=member_name(ctx.session, c.owner_userid)) for c in similar))
+
+
+def _similar_customers(ctx: Ctx, name: str, key: str, code: str | None) -> list[Customer]:
+    """Customers that 查重 would pair with the one being created (one name inside the other, by the same
+    rules), at most three: created anyway, with a warning, since a short name may be a different company."""
+    candidates = {c.id: c for c in find_customers(ctx.session, key[:MIN_CONTAINED_CHARS])}
+    pairs = duplicate_candidates([CustomerIdentity(0, name, code),
+                                  *(CustomerIdentity(c.id, c.name, c.credit_code) for c in candidates.values())])
+    return [candidates[p.second.id] for p in pairs if p.first.id == 0][:3]
 
 
 @command("新商机", roles=SALES, example="新商机 杭州云栖 15万 需求诊断", summary="为客户新建商机")

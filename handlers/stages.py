@@ -21,11 +21,11 @@ from domain.gates import (
 )
 from domain.money import AmountError, parse_amount
 from domain.stages import DEFAULT_PIPELINE, resolve_stage, stage_name
-from handlers.common import gate_config, open_opportunities, resolve_customer, sla_days, small_int
+from handlers.common import gate_config, open_opportunities, resolve_customer, scope, sla_days, small_int
 from handlers.media import attachment_from_message
 from handlers.pipeline import add_evidence, attempt_move, complete_pending, missing_for
 from handlers.uploads import upload_link
-from storage.sales import Opportunity
+from storage.sales import Customer, Opportunity
 from storage.settings import get_setting, set_setting
 
 ADMIN = ("admin",)
@@ -139,10 +139,21 @@ def move(ctx: Ctx, args: str) -> None:
     if target is None:
         return
     opp_ref = _OPP_REF.match(words[-2]) if len(words) >= 3 else None
-    query = " ".join(words[:-2] if opp_ref else words[:-1])
-    customer = resolve_customer(ctx, query, redo=f"推进 {{customer}} {' '.join(words[-2:] if opp_ref else words[-1:])}")
-    if customer is None:
-        return
+    if len(words) == 2 and _OPP_REF.match(words[0]):  # 推进 #12 赢单: the opportunity by the number shown for it
+        opp_ref = _OPP_REF.match(words[0])
+        found = ctx.session.get(Opportunity, int(opp_ref.group(1)))  # type: ignore[union-attr]
+        customer = ctx.session.get(Customer, found.customer_id) if found is not None else None
+        owners = scope(ctx)
+        if customer is None or (owners is not None and customer.owner_userid not in owners):
+            ctx.reply(M.OPP_NOT_FOUND.format(ref=words[0]))
+            return
+        ctx.about_customer(customer.id)
+    else:
+        query = " ".join(words[:-2] if opp_ref else words[:-1])
+        customer = resolve_customer(ctx, query,
+                                    redo=f"推进 {{customer}} {' '.join(words[-2:] if opp_ref else words[-1:])}")
+        if customer is None:
+            return
     opps = open_opportunities(ctx.session, customer.id)
     if opp_ref:
         opps = [o for o in opps if o.id == int(opp_ref.group(1))]

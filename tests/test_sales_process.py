@@ -352,3 +352,39 @@ def test_a_visit_told_in_plain_words_finds_the_customer_and_keeps_the_words(yunq
     assert "「嗯」没能对应到拜访的必填项" in chat.say("zhangsan", "拜访 杭州云栖 嗯")
     chat.say("zhangsan", "取消")
     assert "没有找到客户「杭州云栖控股 今天见了" in chat.say("zhangsan", "拜访 杭州云栖控股 今天见了王总聊了很久的事")
+
+
+def test_move_by_the_opportunity_number_and_by_a_numbered_choice_of_customer(yunqi: Chat):
+    chat = yunqi
+    chat.say("zhangsan", "新商机 杭州云栖 8万 线索 增购")
+    chat.say("zhangsan", "新客户 杭州西湖电子股份有限公司")
+    chat.say("zhangsan", "新商机 杭州西湖 5万 线索")
+    first, second = sorted(o.id for o in rows(chat.rt, Opportunity, Opportunity.customer_id == one(
+        chat.rt, Customer, Customer.name == "杭州云栖科技有限公司").id))  # in 方案演示, and the new lead
+    assert "有 2 个进行中的商机" in chat.say("zhangsan", "推进 杭州云栖 需求诊断")
+    # 商机 #N as the profile shows it: that opportunity, without naming its customer
+    assert chat.say("zhangsan", f"推进 #{second} 需求诊断").startswith("推进到「需求诊断」还缺 1 项：① 痛点确认")
+    pending = {o.id: o.pending_stage for o in rows(chat.rt, Opportunity)}
+    assert pending[second] == "diagnosis" and pending[first] is None
+    chat.say("zhangsan", "取消")
+    assert chat.say("lisi", f"推进 #{second} 方案确认") == (
+        f"没有找到您可以操作的商机 #{second}。发送「客户 <名称>」可以看到客户各商机的编号。")
+    assert chat.say("zhangsan", "推进 #999 方案确认").startswith("没有找到您可以操作的商机 #999")
+    # a numbered choice re-runs the command with the customer picked, not an opportunity of that number
+    choice = chat.say("zhangsan", "推进 杭州 需求诊断")
+    assert "对应 2 个客户" in choice
+    n = next(line[0] for line in choice.splitlines() if "杭州西湖" in line)
+    assert chat.say("zhangsan", n).startswith("推进到「需求诊断」还缺 1 项")
+    xihu = one(chat.rt, Opportunity, Opportunity.amount == Decimal("50000"))
+    assert xihu.pending_stage == "diagnosis"
+
+
+def test_a_new_customer_whose_name_contains_or_is_inside_another_is_created_with_a_warning(yunqi: Chat):
+    chat = yunqi
+    short = chat.say("lisi", "新客户 杭州云栖")
+    assert short == ("已建档：杭州云栖｜区域 华东，负责人 李四。下一步可以发送「新商机 杭州云栖 金额」。\n"
+                     "注意：已有名称相近的客户「杭州云栖科技有限公司」（负责人：张三）。如是同一家公司，请管理员用「合并」合为一个。")
+    other = chat.say("zhangsan", "新客户 杭州云栖网络有限公司")
+    assert "「杭州云栖」（负责人：李四）" in other and "杭州云栖科技有限公司" not in other
+    assert "注意" not in chat.say("zhangsan", "新客户 北京远景数据有限公司")
+    assert len(rows(chat.rt, Customer)) == 4  # a warning, not a refusal: a short name may be another company
