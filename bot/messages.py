@@ -61,7 +61,7 @@ MANAGER_SELF = "成员不能做自己的主管。"
 REGION_SET = "已将 {name} 的区域设为：{region}。"
 HIRE_SET = "已将 {name} 的入职日期设为：{date}。"
 NAME_SET = "已将 {userid} 的姓名设为：{name}。"
-DATE_INVALID = "没有看懂日期「{text}」。请用 2026-08-15 或 2026年8月15日 的格式。"
+DATE_INVALID = "没有看懂日期「{text}」。请用 2026-08-15、8月15日、昨天 或 下周一 这样的写法。"
 DATE_IN_FUTURE = "入职日期 {date} 在今天之后，请确认。"
 
 TEAM_CONFIRM_TITLE = "团队成员确认"

@@ -39,8 +39,10 @@ _FULL = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[�
 _SHORT = re.compile(r"^(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?$")
 
 
-def parse_date(text: str, today: date) -> date | None:
-    """A calendar date, or None. A date without a year is the next such date on or after today."""
+def parse_date(text: str, today: date, *, nearest: bool = False) -> date | None:
+    """A calendar date, or None. A date without a year is the next such date on or after today (a promise,
+    a deadline); with ``nearest``, the one of last year, this year and next closest to today (a search's
+    从 11-01 or a hire date typed in November mean this year's, not next year's)."""
     text = text.strip()
     m = _FULL.match(text)
     if m:
@@ -49,6 +51,9 @@ def parse_date(text: str, today: date) -> date | None:
     m = _SHORT.match(text)
     if m:
         mo, d = (int(g) for g in m.groups())
+        if nearest:
+            years = [c for c in (_safe(today.year + k, mo, d) for k in (-1, 0, 1)) if c is not None]
+            return min(years, key=lambda c: abs((c - today).days)) if years else None
         candidate = _safe(today.year, mo, d)
         if candidate is not None and candidate < today:
             candidate = _safe(today.year + 1, mo, d)
@@ -255,13 +260,14 @@ def find_dates(text: str, today: date) -> list[DateMention]:
     return _mentions(text, today)
 
 
-def resolve_relative_date(text: str, today: date) -> date | None:
-    """The date that the whole of ``text`` names, or None; also accepts what ``parse_date`` does.
+def resolve_relative_date(text: str, today: date, *, nearest: bool = False) -> date | None:
+    """The date that the whole of ``text`` names, or None; also accepts what ``parse_date`` does (with its
+    ``nearest``).
 
     A trailing 前 / 之前 / 以前 / 内 / 为止 is allowed (下周三前 = 下周三): a deadline names its day.
     """
     text = text.strip()
-    found = parse_date(text, today)
+    found = parse_date(text, today, nearest=nearest)
     if found is not None:
         return found
     core = _TRAILING.sub("", text) if len(text) > 2 else text

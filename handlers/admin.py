@@ -14,7 +14,7 @@ from bot.cards import Click, card_action, decide
 from bot.context import Ctx, role_names
 from bot.out import Card, button_card
 from bot.router import command
-from domain.dates import parse_date
+from domain.dates import resolve_relative_date
 from domain.org import would_loop
 from storage.models import AuditEntry, Member
 
@@ -190,7 +190,7 @@ def set_hire_date(ctx: Ctx, args: str) -> None:
     m = find_member(ctx, parts[0])
     if m is None:
         return
-    day = parse_date(parts[1], ctx.now.date())
+    day = resolve_relative_date(parts[1], ctx.now.date(), nearest=True)
     if day is None:
         ctx.reply(M.DATE_INVALID.format(text=parts[1]))
         return
@@ -294,7 +294,7 @@ def _nm_region(ctx: Ctx, data: dict[str, Any]) -> str:
 def _nm_hire(ctx: Ctx, data: dict[str, Any]) -> str:
     hire = None
     if ctx.msg.text not in M.WORD_NONE:
-        hire = parse_date(ctx.msg.text, ctx.now.date())
+        hire = resolve_relative_date(ctx.msg.text, ctx.now.date(), nearest=True)
         if hire is None:
             ctx.reply(M.DATE_INVALID.format(text=ctx.msg.text))
             return "hire"

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bot import messages as M
 from bot.context import Ctx
 from bot.router import command
-from domain.dates import parse_date
+from domain.dates import resolve_relative_date
 from handlers.common import member_name, resolve_customer, scope
 from storage.sales import Customer
 from storage.search import search_messages
@@ -43,7 +43,7 @@ def search(ctx: Ctx, args: str) -> None:
     since = until = None
     for key, label in (("从", "since"), ("到", "until")):
         if key in options:
-            day = parse_date(options[key], today)
+            day = resolve_relative_date(options[key], today, nearest=True)
             if day is None:
                 ctx.reply(M.DATE_INVALID.format(text=options[key]))
                 return

@@ -16,7 +16,7 @@ from bot.cards import Click, card_action, decide
 from bot.context import Ctx
 from bot.out import Card, button_card
 from bot.router import command
-from domain.dates import parse_date
+from domain.dates import resolve_relative_date
 from domain.forecast import View, forecast_by_month, forecast_by_week
 from domain.money import AmountError, format_yuan, parse_amount
 from domain.promises import Grade
@@ -38,15 +38,7 @@ _SEQ_RE = re.compile(r"^第?(\d{1,2})期$")
 
 def when(ctx: Ctx, text: str) -> date | None:
     """A date as typed: 2026-12-20, 12月20日, and relative forms when the parser knows them."""
-    today = ctx.now.date()
-    day = parse_date(text, today)
-    if day is None:
-        try:
-            from domain.dates import resolve_relative_date  # type: ignore[attr-defined]
-        except ImportError:
-            return None
-        day = resolve_relative_date(text, today)
-    return day
+    return resolve_relative_date(text, ctx.now.date())
 
 
 # ---- 合同 ---------------------------------------------------------------------------------------

@@ -118,3 +118,17 @@ def test_cancel_leaves_the_dialog_and_saves_nothing(chat: Chat, rt, company):
     with rt.db.sessions() as s:
         assert s.scalar(select(Member).where(Member.userid == "xiaohong")) is None
     assert "没有进行中的对话" in chat.say("admin", "取消")
+
+
+def test_hire_dates_without_a_year_are_this_years_and_relative_ones_are_understood(chat: Chat, rt, company,
+                                                                                    monkeypatch):
+    from tests.harness import Clock
+
+    Clock(monkeypatch, rt).set("2026-11-28")  # a Saturday
+    assert "2026-08-15" in chat.say("admin", "入职 zhangsan 08-15")  # not August next year
+    assert member(rt, "zhangsan").hire_date == date(2026, 8, 15)
+    chat.say("admin", "新成员")
+    for answer in ("wangxiao", "王小", "销售代表", "wangwu", "华南"):
+        chat.say("admin", answer)
+    assert "王小" in chat.say("admin", "下周一")
+    assert member(rt, "wangxiao").hire_date == date(2026, 11, 30)

@@ -57,3 +57,15 @@ def test_search_text_is_data_not_sql(chat: Chat, company):
     for attack in ("'; DROP TABLE inbound_messages; --", '" OR 1=1 --', "%_%", "NEAR(a b)"):
         assert "没有找到" in chat.say("lisi", f"搜索 {attack}")
     assert "杭州云栖" in chat.say("zhangsan", "客户 杭州云栖")
+
+
+def test_a_search_from_a_day_without_a_year_means_the_latest_such_day(chat: Chat, company):
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    chat.say("zhangsan", "新客户 杭州云栖科技有限公司")
+    chat.say("zhangsan", "拜访 杭州云栖 痛点:多仓库存无法统一查看 预算:已明确 下一步:演示")
+    since = datetime.now(ZoneInfo("Asia/Shanghai")).date() - timedelta(days=20)
+    # 20 days ago without its year: this past day, not the same day next year (which would find nothing)
+    assert "多仓库存" in chat.say("zhangsan", f"搜索 多仓库存 从 {since:%m-%d}")
+    assert "多仓库存" in chat.say("zhangsan", "搜索 多仓库存 从 上周一")
