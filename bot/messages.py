@@ -95,7 +95,7 @@ def who_may(roles: frozenset[str]) -> str:
     return "、".join(names) + "或管理员" if names else "管理员"
 
 # ---- customers and opportunities -------------------------------------------------------------
-CUSTOMER_MISSING = "请说明是哪位客户，例如：客户 杭州云栖"
+CUSTOMER_MISSING = "请说明是哪位客户，例如：{example}"
 CUSTOMER_NOT_FOUND = "没有找到客户「{query}」。可以发送「新客户 {query}」建档。"
 CUSTOMER_NOT_YOURS = "「{query}」不是您负责（或您团队负责）的客户，您无权查看或修改。如需协作请联系其负责人或主管。"
 CUSTOMER_CHOOSE = "「{query}」对应 {n} 个客户，请回复序号："
@@ -294,6 +294,8 @@ CATALOGUE_ADDED = "已加入兑换目录：{name}（{points} 分）。"
 CATALOGUE_HEADER = "兑换目录："
 CATALOGUE_EMPTY = "兑换目录还是空的。"
 REDEEMED = "已兑换「{item}」，扣除 {points} 分，剩余 {balance} 分。"
+REDEEM_USAGE = "可兑换：{items}。发送「兑换 <名称>」兑换，例如：兑换 {example}"
+REDEEM_CATALOGUE_EMPTY = "目前还没有可兑换的项目，请联系管理员用「兑换项 新增」添加。"
 BOARD_CHART_TITLE = "{name} 本月 KPI 进度"
 TEAM_CHART_TITLE = "团队本月双轨得分"
 LICENSES_USAGE = "用法：功能数 <客户> <数量>"

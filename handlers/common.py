@@ -98,7 +98,7 @@ def resolve_customer(ctx: Ctx, query: str, redo: str) -> Customer | None:
     ``redo`` (with ``{customer}`` standing for the choice) runs again without retyping.
     """
     if not query.strip():
-        ctx.reply(M.CUSTOMER_MISSING)
+        ctx.reply(M.CUSTOMER_MISSING.format(example=" ".join(redo.format(customer="杭州云栖").split())))
         return None
     found = find_customers(ctx.session, query)
     owners = scope(ctx)

@@ -164,6 +164,11 @@ def catalogue(ctx: Ctx, args: str) -> None:
 @command("兑换", roles=SALES, example="兑换 咖啡券", summary="用协作积分兑换")
 def redeem_points(ctx: Ctx, args: str) -> None:
     catalogue_map = {i.name: i.points for i in ctx.session.scalars(select(RedemptionItem))}
+    if not args.strip():  # 兑换 alone: what there is, and how to ask for it
+        items = "、".join(f"{name}（{points} 分）" for name, points in sorted(catalogue_map.items(), key=lambda x: x[1]))
+        ctx.reply(M.REDEEM_USAGE.format(items=items, example=min(catalogue_map, key=catalogue_map.__getitem__))
+                  if catalogue_map else M.REDEEM_CATALOGUE_EMPTY)
+        return
     ref = f"msg:{ctx.msg.msg_id or ctx.msg.callback_key}"
     result = redeem(points_entries(ctx.session, ctx.userid), ctx.userid, args, catalogue_map, ref)
     if result.refusal:

@@ -216,3 +216,11 @@ def test_a_target_can_name_only_some_tracks_and_the_others_keep_their_value(bot:
     for bad in ("目标 lisi 2026-12", "目标 lisi 2026-12 新签 1万 新签 2万", "目标 lisi 2026-12 奖金 1万",
                 "目标 lisi 2026-12 新签"):
         assert bot.say("admin", bad).startswith("用法：目标 <成员> <YYYY-MM>"), bad
+
+
+def test_redeem_alone_lists_the_catalogue_and_a_command_without_its_customer_shows_its_own_example(bot: Chat):
+    assert bot.say("lisi", "兑换") == "目前还没有可兑换的项目，请联系管理员用「兑换项 新增」添加。"
+    bot.say("admin", "兑换项 新增 咖啡券 10")
+    bot.say("admin", "兑换项 新增 贴纸 2")
+    assert bot.say("lisi", "兑换") == "可兑换：贴纸（2 分）、咖啡券（10 分）。发送「兑换 <名称>」兑换，例如：兑换 贴纸"
+    assert bot.say("lisi", "话术") == "请说明是哪位客户，例如：话术 杭州云栖"
