@@ -23,6 +23,8 @@ class Command:
     roles: frozenset[str] | None  # None: anyone, even a member without a role
     example: str
     summary: str
+    # what 帮助 shows a member who is not an admin, when the admin's example would be refused them
+    for_others: tuple[str, str] | None = None  # (summary, example)
 
     def permits(self, roles: list[str] | None) -> bool:
         mine = set(roles or [])
@@ -33,10 +35,10 @@ COMMANDS: list[Command] = []
 
 
 def command(*keywords: str, roles: tuple[str, ...] | None, example: str, summary: str,
-            name: str | None = None) -> Callable[[Handler], Handler]:
+            name: str | None = None, for_others: tuple[str, str] | None = None) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         COMMANDS.append(Command(name or fn.__name__, keywords, fn,
-                                frozenset(roles) if roles is not None else None, example, summary))
+                                frozenset(roles) if roles is not None else None, example, summary, for_others))
         return fn
     return register
 

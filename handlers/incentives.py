@@ -138,7 +138,8 @@ def points(ctx: Ctx, args: str) -> None:
     ctx.reply("\n".join(lines))
 
 
-@command("兑换项 新增", "兑换项 列表", "兑换项", roles=None, example="兑换项 新增 咖啡券 10", summary="兑换目录（新增仅管理员）")
+@command("兑换项 新增", "兑换项 列表", "兑换项", roles=None, example="兑换项 新增 咖啡券 10", summary="兑换目录（新增仅管理员）",
+         for_others=("查看兑换目录", "兑换项 列表"))
 def catalogue(ctx: Ctx, args: str) -> None:
     if ctx.msg.text.startswith("兑换项 新增"):
         if not ctx.has_role("admin"):

@@ -32,7 +32,8 @@ def _items(ctx: Ctx) -> list[LinkItem]:
 
 
 @command("资料 新增", "资料 列表", "资料 删除", "资料", roles=None,
-         example="资料 新增 竞品对比白皮书 https://example.com/compare.pdf 竞品对比", summary="管理资料库（新增/删除仅管理员）")
+         example="资料 新增 竞品对比白皮书 https://example.com/compare.pdf 竞品对比", summary="管理资料库（新增/删除仅管理员）",
+         for_others=("查看资料库（发给客户用「链接」）", "资料 列表"))
 def library(ctx: Ctx, args: str) -> None:
     text = ctx.msg.text
     if text.startswith("资料 新增") or text.startswith("资料 删除"):
