@@ -218,6 +218,7 @@ PROMISE_CREATED = "已记录回款承诺 #{id}：「{customer}」{amount}，{day
 PROMISE_B_PENDING = "关联合同第{seq}期，已请主管 {manager} 审批；批准前按 C 级计。"
 PROMISE_NO_MANAGER = "关联了合同分期，但您还没有设置主管，暂按 C 级计。请联系管理员设置主管。"
 PROMISE_C = "当前为 C 级（口头承诺），财务预测不计入。"
+PROMISE_DATE_PAST = "承诺日期 {day} 已经过去（今天是 {today}），承诺未登记。请填写客户答应付款的那一天，例如：月底、下周三、12月20日。"
 PROMISE_ASK_LETTER = "如有客户盖章的付款承诺函，直接发送照片即可升为 A 级（文件请回复「上传」）；没有请回复「无」。"
 PROMISE_A = "已收到盖章承诺函，回款承诺 #{id} 升为 A 级，计入财务预测。"
 PROMISE_NO_LETTER = "好的，回款承诺 #{id} 暂无承诺函。之后收到可以发送「回款承诺」重新登记。"

@@ -53,7 +53,8 @@ def match(text: str, *, spaced: bool = False) -> tuple[Command, str] | None:
     for kw, cmd in _by_first_character().get(text[0], ()):
         if text == kw or text.startswith(kw + " ") or text.startswith(kw + "\u3000") or \
                 (not spaced and text.startswith(kw) and _keyword_may_touch(kw, text)):
-            return cmd, text[len(kw):].strip()
+            # 客户：杭州云栖 / 联系人，杭州云栖 …: punctuation right after the keyword separates like a space
+            return cmd, text[len(kw):].strip().lstrip(":：,，、").strip()
     return None
 
 

@@ -148,6 +148,9 @@ def promise(ctx: Ctx, args: str) -> None:
     if day is None:
         ctx.reply(M.DATE_INVALID.format(text=day_text))
         return
+    if day < ctx.now.date():  # a promise is about money still to come: a past day is a typo
+        ctx.reply(M.PROMISE_DATE_PAST.format(day=day.isoformat(), today=ctx.now.date().isoformat()))
+        return
     contract_row = find_contract(ctx, target)
     if contract_row is not None:
         customer = ctx.session.get(Customer, contract_row.customer_id)

@@ -301,3 +301,10 @@ def test_shipping_by_customer_name_lists_what_can_be_invoiced_and_finance_hears_
     assert bot.say("qianqi", "回款预测").startswith(  # (then the invoice card that came meanwhile)
         "财务口径（A 级 + 已批准的 B 级）下，本月起没有未兑现的回款承诺；"
         "另有 1 笔共 ¥30,000.00 是 C 级或待主管批准的 B 级，不计入预测。\n")
+
+
+def test_a_promise_for_a_day_already_past_is_refused_and_not_stored(bot: Chat):
+    assert bot.say("zhangsan", "回款承诺 杭州云栖 5万 2025-01-01") == (
+        "承诺日期 2025-01-01 已经过去（今天是 2026-11-28），承诺未登记。请填写客户答应付款的那一天，例如：月底、下周三、12月20日。")
+    assert promises(bot) == []
+    assert "已记录回款承诺 #1" in bot.say("zhangsan", "回款承诺 杭州云栖 5万 今天")  # today is still to come

@@ -388,3 +388,8 @@ def test_a_new_customer_whose_name_contains_or_is_inside_another_is_created_with
     assert "「杭州云栖」（负责人：李四）" in other and "杭州云栖科技有限公司" not in other
     assert "注意" not in chat.say("zhangsan", "新客户 北京远景数据有限公司")
     assert len(rows(chat.rt, Customer)) == 4  # a warning, not a refusal: a short name may be another company
+
+
+def test_punctuation_right_after_a_command_word_separates_like_a_space(yunqi: Chat):
+    for text in ("客户：杭州云栖", "客户:杭州云栖", "客户，杭州云栖"):
+        assert yunqi.say("zhangsan", text).startswith("【杭州云栖科技有限公司】"), text
