@@ -225,10 +225,14 @@ def route(ctx: Ctx, prefetched: Prefetched | None = None) -> None:
     text = msg.text if msg.msg_type == "text" else ""
     if text == "取消":
         if active and active.dialog:
+            d = active.dialog
+            if d.on_cancel is None and d.on_leave is not None:  # what it wrote before asking stays: say so
+                ctx.reply(M.CANCELLED_KEPT.format(dialog=d.title, detail=dialogs.leave(ctx, active)))
+                return
             store.clear(ctx.userid)
-            if active.dialog.on_cancel is not None:
-                active.dialog.on_cancel(ctx, active.data)
-            ctx.reply(M.CANCELLED.format(dialog=active.dialog.title))
+            if d.on_cancel is not None:
+                d.on_cancel(ctx, active.data)
+            ctx.reply(M.CANCELLED.format(dialog=d.title))
         else:
             ctx.reply(M.NOTHING_TO_CANCEL)
         return

@@ -21,6 +21,7 @@ NO_ROLE = ("您好 {name}，您还没有开通角色，已通知管理员为您�
 ROLE_REQUIRED = "「{command}」仅限{roles}使用，您当前的角色是：{mine}。如需开通请联系管理员。"
 NONE_ROLE = "未开通"
 CANCELLED = "已取消「{dialog}」，之前填写的内容未保存。"
+CANCELLED_KEPT = "已取消「{dialog}」{detail}。"
 NOTHING_TO_CANCEL = "当前没有进行中的对话，无需取消。"
 DIALOG_EXPIRED_HINT = "（上一段对话已超时结束）"
 DIALOG_LEFT = "已结束「{dialog}」{detail}。"

@@ -308,3 +308,9 @@ def test_a_promise_for_a_day_already_past_is_refused_and_not_stored(bot: Chat):
         "承诺日期 2025-01-01 已经过去（今天是 2026-11-28），承诺未登记。请填写客户答应付款的那一天，例如：月底、下周三、12月20日。")
     assert promises(bot) == []
     assert "已记录回款承诺 #1" in bot.say("zhangsan", "回款承诺 杭州云栖 5万 今天")  # today is still to come
+
+
+def test_cancelling_the_letter_question_says_the_promise_stays_as_c_grade(bot: Chat):
+    bot.say("zhangsan", "回款承诺 杭州云栖 5万 下周三")
+    assert bot.say("zhangsan", "取消") == "已取消「回款承诺函」：回款承诺 #1 按 C 级保存（暂无承诺函）。"
+    assert [p.amount for p in promises(bot)] == [Decimal("50000.00")]
