@@ -244,6 +244,16 @@ def new_member(ctx: Ctx, args: str) -> None:
     ctx.reply(M.NEW_MEMBER_ASK_USERID)
 
 
+# the admin's own commands for a member's fields: inside this dialog 区域 华南 answers the region question
+_NM_LABELS = ("姓名", "角色", "主管", "区域", "入职")
+_NM_LABEL_RE = re.compile(rf"^(?:{'|'.join(_NM_LABELS)})[\s\u3000:：]*")
+
+
+def _answer(ctx: Ctx) -> str:
+    """The admin's answer without a field label in front of it (区域 华南 → 华南)."""
+    return _NM_LABEL_RE.sub("", ctx.msg.text.strip()) or ctx.msg.text.strip()
+
+
 def _nm_userid(ctx: Ctx, data: dict[str, Any]) -> str:
     userid = ctx.msg.text
     if not USERID_RE.match(userid):
@@ -259,13 +269,13 @@ def _nm_userid(ctx: Ctx, data: dict[str, Any]) -> str:
 
 
 def _nm_name(ctx: Ctx, data: dict[str, Any]) -> str:
-    data["name"] = ctx.msg.text[:64]
+    data["name"] = _answer(ctx)[:64]
     ctx.reply(M.NEW_MEMBER_ASK_ROLES)
     return "roles"
 
 
 def _nm_roles(ctx: Ctx, data: dict[str, Any]) -> str:
-    roles, bad = parse_roles(_split(ctx.msg.text))
+    roles, bad = parse_roles(_split(_answer(ctx)))
     if bad is not None or not roles:
         ctx.reply(M.ROLE_UNKNOWN.format(word=bad or ctx.msg.text))
         return "roles"
@@ -275,8 +285,8 @@ def _nm_roles(ctx: Ctx, data: dict[str, Any]) -> str:
 
 
 def _nm_manager(ctx: Ctx, data: dict[str, Any]) -> str:
-    if ctx.msg.text not in M.WORD_NONE:
-        boss = find_member(ctx, ctx.msg.text)
+    if _answer(ctx) not in M.WORD_NONE:
+        boss = find_member(ctx, _answer(ctx))
         if boss is None:
             return "manager"
         data["manager"] = boss.userid
@@ -285,16 +295,16 @@ def _nm_manager(ctx: Ctx, data: dict[str, Any]) -> str:
 
 
 def _nm_region(ctx: Ctx, data: dict[str, Any]) -> str:
-    if ctx.msg.text not in M.WORD_NONE:
-        data["region"] = ctx.msg.text[:64]
+    if _answer(ctx) not in M.WORD_NONE:
+        data["region"] = _answer(ctx)[:64]
     ctx.reply(M.NEW_MEMBER_ASK_HIRE)
     return "hire"
 
 
 def _nm_hire(ctx: Ctx, data: dict[str, Any]) -> str:
     hire = None
-    if ctx.msg.text not in M.WORD_NONE:
-        hire = resolve_relative_date(ctx.msg.text, ctx.now.date(), nearest=True)
+    if _answer(ctx) not in M.WORD_NONE:
+        hire = resolve_relative_date(_answer(ctx), ctx.now.date(), nearest=True)
         if hire is None:
             ctx.reply(M.DATE_INVALID.format(text=ctx.msg.text))
             return "hire"
@@ -319,4 +329,5 @@ dialogs.dialog(dialogs.Dialog(
     name="new_member", title="登记新成员", first="userid",
     states={"userid": _nm_userid, "name": _nm_name, "roles": _nm_roles, "manager": _nm_manager,
             "region": _nm_region, "hire": _nm_hire},
+    answers=_NM_LABELS,
 ))
