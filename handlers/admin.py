@@ -246,7 +246,7 @@ def new_member(ctx: Ctx, args: str) -> None:
 
 # the admin's own commands for a member's fields: inside this dialog 区域 华南 answers the region question
 _NM_LABELS = ("姓名", "角色", "主管", "区域", "入职")
-_NM_LABEL_RE = re.compile(rf"^(?:{'|'.join(_NM_LABELS)})[\s\u3000:：]*")
+_NM_LABEL_RE = re.compile(rf"^(?:{'|'.join(_NM_LABELS)})[\s\u3000:：]+")
 
 
 def _answer(ctx: Ctx) -> str:

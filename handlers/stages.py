@@ -141,7 +141,8 @@ def move(ctx: Ctx, args: str) -> None:
     opp_ref = _OPP_REF.match(words[-2]) if len(words) >= 3 else None
     if len(words) == 2 and _OPP_REF.match(words[0]):  # 推进 #12 赢单: the opportunity by the number shown for it
         opp_ref = _OPP_REF.match(words[0])
-        found = ctx.session.get(Opportunity, int(opp_ref.group(1)))  # type: ignore[union-attr]
+        ref = small_int(words[0][1:])  # ≤ 9 digits: a longer number is no id, and no error either
+        found = ctx.session.get(Opportunity, ref) if ref is not None else None
         customer = ctx.session.get(Customer, found.customer_id) if found is not None else None
         owners = scope(ctx)
         if customer is None or (owners is not None and customer.owner_userid not in owners):

@@ -370,6 +370,7 @@ def test_move_by_the_opportunity_number_and_by_a_numbered_choice_of_customer(yun
     assert chat.say("lisi", f"推进 #{second} 方案确认") == (
         f"没有找到您可以操作的商机 #{second}。发送「客户 <名称>」可以看到客户各商机的编号。")
     assert chat.say("zhangsan", "推进 #999 方案确认").startswith("没有找到您可以操作的商机 #999")
+    assert chat.say("zhangsan", f"推进 #{'9' * 30} 方案确认").startswith("没有找到您可以操作的商机 #999")
     # a numbered choice re-runs the command with the customer picked, not an opportunity of that number
     choice = chat.say("zhangsan", "推进 杭州 需求诊断")
     assert "对应 2 个客户" in choice
