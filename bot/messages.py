@@ -97,7 +97,8 @@ def who_may(roles: frozenset[str]) -> str:
 
 # ---- customers and opportunities -------------------------------------------------------------
 CUSTOMER_MISSING = "请说明是哪位客户，例如：{example}"
-CUSTOMER_NOT_FOUND = "没有找到客户「{query}」。可以发送「新客户 {query}」建档。"
+CUSTOMER_NOT_FOUND = "没有找到客户「{query}」。可以发送「新客户 {name}」建档。"
+CUSTOMER_NOT_FOUND_PLAIN = "没有找到客户「{query}」。请核对名称，或发送其统一社会信用代码。"
 CUSTOMER_NOT_YOURS = "「{query}」不是您负责（或您团队负责）的客户，您无权查看或修改。如需协作请联系其负责人或主管。"
 CUSTOMER_CHOOSE = "「{query}」对应 {n} 个客户，请回复序号："
 CUSTOMER_CHOOSE_MORE = "……还有 {n} 个，请输入更完整的名称缩小范围"

@@ -91,6 +91,13 @@ _PREFIX = (select(Customer).where(or_(Customer.name.startswith(bindparam("like")
 _CONTAINS = select(Customer).where(Customer.name.contains(bindparam("like"))).order_by(Customer.name).limit(50)
 
 
+def _name_to_create(query: str) -> str:
+    """What 新客户 should be sent with: a Chinese company name has no spaces, so what follows one is not
+    part of it (杭州云栖控股 今天见了王总 → 杭州云栖控股); a name in Latin letters may have several words."""
+    words = query.split()
+    return words[0] if len(words) > 1 and re.search(r"[\u4e00-\u9fff]", words[0]) else query.strip()
+
+
 def resolve_customer(ctx: Ctx, query: str, redo: str) -> Customer | None:
     """The one customer ``query`` names within the asker's scope; otherwise replies and returns None.
 
@@ -104,7 +111,9 @@ def resolve_customer(ctx: Ctx, query: str, redo: str) -> Customer | None:
     owners = scope(ctx)
     visible = [c for c in found if _in_scope(owners, c)]
     if not visible:
-        ctx.reply(M.CUSTOMER_NOT_YOURS.format(query=query) if found else M.CUSTOMER_NOT_FOUND.format(query=query))
+        ctx.reply(M.CUSTOMER_NOT_YOURS.format(query=query) if found else
+                  M.CUSTOMER_NOT_FOUND.format(query=query, name=_name_to_create(query)) if ctx.has_role("rep", "manager")
+                  else M.CUSTOMER_NOT_FOUND_PLAIN.format(query=query))  # 新客户 is the sales team's
         return None
     if len(visible) == 1:
         ctx.about_customer(visible[0].id)

@@ -20,7 +20,7 @@ def _customer(ctx: Ctx, query: str) -> Customer | None:
     found = find_customers(ctx.session, query)
     if len(found) == 1:
         return found[0]
-    ctx.reply(M.CUSTOMER_NOT_FOUND.format(query=query) if not found else M.CUSTOMER_CHOOSE.format(
+    ctx.reply(M.CUSTOMER_NOT_FOUND_PLAIN.format(query=query) if not found else M.CUSTOMER_CHOOSE.format(
         query=query, n=len(found)) + " " + "、".join(c.name for c in found[:5]))
     return None
 

@@ -232,7 +232,7 @@ def licensed_features(ctx: Ctx, args: str) -> None:
         return
     found = [c for c in ctx.session.scalars(select(Customer).where(Customer.name.contains(" ".join(words[:-1]))))]
     if len(found) != 1:
-        ctx.reply(M.CUSTOMER_NOT_FOUND.format(query=" ".join(words[:-1])))
+        ctx.reply(M.CUSTOMER_NOT_FOUND_PLAIN.format(query=" ".join(words[:-1])))
         return
     found[0].licensed_features = count
     ctx.audit("set_licensed_features", f"customer:{found[0].id}", n=count)

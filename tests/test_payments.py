@@ -314,3 +314,9 @@ def test_cancelling_the_letter_question_says_the_promise_stays_as_c_grade(bot: C
     bot.say("zhangsan", "回款承诺 杭州云栖 5万 下周三")
     assert bot.say("zhangsan", "取消") == "已取消「回款承诺函」：回款承诺 #1 按 C 级保存（暂无承诺函）。"
     assert [p.amount for p in promises(bot)] == [Decimal("50000.00")]
+
+
+def test_a_customer_not_found_suggests_creating_it_only_to_those_who_may(bot: Chat):
+    assert bot.say("zhangsan", "客户 杭州新未来") == "没有找到客户「杭州新未来」。可以发送「新客户 杭州新未来」建档。"
+    assert bot.say("zhoujiu", "信用 杭州新未来 BB") == "没有找到客户「杭州新未来」。请核对名称，或发送其统一社会信用代码。"
+    assert bot.say("qianqi", "搜索 预算 客户 杭州新未来") == "没有找到客户「杭州新未来」。请核对名称，或发送其统一社会信用代码。"

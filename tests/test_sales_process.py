@@ -351,7 +351,9 @@ def test_a_visit_told_in_plain_words_finds_the_customer_and_keeps_the_words(yunq
     assert "已设置" in chat.say("admin", "必填 方案确认 下一步计划:语音")
     assert "「嗯」没能对应到拜访的必填项" in chat.say("zhangsan", "拜访 杭州云栖 嗯")
     chat.say("zhangsan", "取消")
-    assert "没有找到客户「杭州云栖控股 今天见了" in chat.say("zhangsan", "拜访 杭州云栖控股 今天见了王总聊了很久的事")
+    assert chat.say("zhangsan", "拜访 杭州云栖控股 今天见了王总聊了很久的事") == (
+        "没有找到客户「杭州云栖控股 今天见了王总聊了很久的事」。可以发送「新客户 杭州云栖控股」建档。")
+    assert chat.say("zhangsan", "客户 Acme Trading Ltd").endswith("「新客户 Acme Trading Ltd」建档。")
 
 
 def test_move_by_the_opportunity_number_and_by_a_numbered_choice_of_customer(yunqi: Chat):
