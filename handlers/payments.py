@@ -21,7 +21,7 @@ from domain.forecast import View, forecast_by_month, forecast_by_week
 from domain.money import AmountError, format_yuan, parse_amount
 from domain.promises import Grade
 from domain.promises import Promise as DomainPromise
-from handlers.common import member_name, resolve_customer, scope
+from handlers.common import member_name, resolve_customer, scope, small_int
 from handlers.customers import profile_section
 from handlers.media import attachment_from_message
 from handlers.uploads import upload_link
@@ -256,6 +256,31 @@ def _letter(ctx: Ctx, data: dict[str, Any]) -> str:
         return dialogs.END
     ctx.reply(M.PROMISE_ASK_LETTER)
     return "letter"
+
+
+@command("承诺函", roles=SALES, example="承诺函 #12", summary="补传回款承诺的盖章承诺函（升为 A 级）")
+def add_letter(ctx: Ctx, args: str) -> None:
+    """The stamped letter that came after the promise: the same question as when it was made."""
+    ref = small_int(args.strip().removeprefix("#"))
+    if ref is None:
+        ctx.reply(M.LETTER_USAGE)
+        return
+    row = ctx.session.get(Promise, ref)
+    customer = ctx.session.get(Customer, row.customer_id) if row is not None else None
+    owners = scope(ctx)
+    if row is None or customer is None or (owners is not None and customer.owner_userid not in owners):
+        ctx.reply(M.LETTER_PROMISE_NOT_FOUND.format(ref=f"#{ref}"))
+        return
+    ctx.about_customer(customer.id)
+    if row.letter_attachment_id is not None:
+        ctx.reply(M.LETTER_ALREADY.format(id=row.id))
+        return
+    if row.kept is not None:
+        ctx.reply(M.LETTER_PROMISE_DONE.format(id=row.id))
+        return
+    dialogs.start(ctx, "promise_letter", {"promise_id": row.id})
+    ctx.reply(M.LETTER_FOR.format(id=row.id, customer=customer.name, amount=format_yuan(row.amount),
+                                  day=row.promised_on.isoformat()) + "\n" + M.PROMISE_ASK_LETTER)
 
 
 dialogs.dialog(dialogs.Dialog(name="promise_letter", title="回款承诺函", first="letter", states={"letter": _letter},

@@ -264,7 +264,7 @@ def test_a_command_sent_instead_of_the_awaited_answer_runs_and_the_dialog_keeps_
     # the promise dialog waits for a stamped letter or 无; the rep moves on to another command
     assert "没有请回复「无」" in bot.say("zhangsan", "回款承诺 HT2026001 50000 2026-12-20 第2期")
     reply = bot.say("zhangsan", "客户 杭州云栖")
-    assert reply.startswith("已结束「回款承诺函」：回款承诺 #1 按 C 级保存（暂无承诺函）。")
+    assert reply.startswith("已结束「回款承诺函」：回款承诺 #1 已保存，暂无承诺函（收到后发「承诺函 #1」补传）。")
     assert "【杭州云栖科技有限公司】" in reply  # and the command ran
     [p] = promises(bot)
     assert p.letter_attachment_id is None and p.amount == Decimal("50000.00")
@@ -312,7 +312,7 @@ def test_a_promise_for_a_day_already_past_is_refused_and_not_stored(bot: Chat):
 
 def test_cancelling_the_letter_question_says_the_promise_stays_as_c_grade(bot: Chat):
     bot.say("zhangsan", "回款承诺 杭州云栖 5万 下周三")
-    assert bot.say("zhangsan", "取消") == "已取消「回款承诺函」：回款承诺 #1 按 C 级保存（暂无承诺函）。"
+    assert bot.say("zhangsan", "取消") == "已取消「回款承诺函」：回款承诺 #1 已保存，暂无承诺函（收到后发「承诺函 #1」补传）。"
     assert [p.amount for p in promises(bot)] == [Decimal("50000.00")]
 
 
@@ -320,3 +320,18 @@ def test_a_customer_not_found_suggests_creating_it_only_to_those_who_may(bot: Ch
     assert bot.say("zhangsan", "客户 杭州新未来") == "没有找到客户「杭州新未来」。可以发送「新客户 杭州新未来」建档。"
     assert bot.say("zhoujiu", "信用 杭州新未来 BB") == "没有找到客户「杭州新未来」。请核对名称，或发送其统一社会信用代码。"
     assert bot.say("qianqi", "搜索 预算 客户 杭州新未来") == "没有找到客户「杭州新未来」。请核对名称，或发送其统一社会信用代码。"
+
+
+def test_a_stamped_letter_that_comes_later_upgrades_the_promise_to_a(bot: Chat):
+    bot.say("zhangsan", "回款承诺 杭州云栖 3万 2026-12-20")
+    assert "之后收到可以发送「承诺函 #1」补传" in bot.say("zhangsan", "无")
+    assert bot.say("zhangsan", "承诺函") .startswith("用法：承诺函 #<承诺编号>")
+    assert bot.say("lisi", "承诺函 #1") == "没有找到您可以操作的回款承诺 #1。"  # not 李四's customer
+    asked = bot.say("zhangsan", "承诺函 #1")
+    assert asked.startswith("回款承诺 #1：「杭州云栖科技有限公司」¥30,000.00，2026-12-20。\n如有客户盖章的付款承诺函")
+    assert "A 级" in bot.send_media("zhangsan", "image", PNG, "letter.jpg", "image/jpeg").text
+    [p] = promises(bot)
+    assert p.letter_attachment_id is not None
+    assert "2026-12：¥30,000.00（A ¥30,000.00" in bot.say("qianqi", "回款预测")  # now in finance's forecast
+    assert bot.say("zhangsan", "承诺函 #1") == "回款承诺 #1 已有盖章承诺函，是 A 级。"
+    assert len(promises(bot)) == 1  # nothing registered twice
