@@ -375,5 +375,5 @@ def payments_section(ctx: Ctx, customer: Customer) -> list[str]:
     for p in ctx.session.scalars(select(Promise).where(Promise.customer_id == customer.id, Promise.kept.is_(None))
                                  .order_by(Promise.promised_on)):
         grade = domain_promise(p).grade
-        lines.append(f"  · 承诺 {p.promised_on.isoformat()} {format_yuan(p.amount)}（{GRADE_NAMES[grade]}）")
+        lines.append(f"  · 承诺 #{p.id} {p.promised_on.isoformat()} {format_yuan(p.amount)}（{GRADE_NAMES[grade]}）")
     return lines

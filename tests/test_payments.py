@@ -335,3 +335,4 @@ def test_a_stamped_letter_that_comes_later_upgrades_the_promise_to_a(bot: Chat):
     assert "2026-12：¥30,000.00（A ¥30,000.00" in bot.say("qianqi", "回款预测")  # now in finance's forecast
     assert bot.say("zhangsan", "承诺函 #1") == "回款承诺 #1 已有盖章承诺函，是 A 级。"
     assert len(promises(bot)) == 1  # nothing registered twice
+    assert "  · 承诺 #1 2026-12-20 ¥30,000.00（A（盖章承诺函））" in bot.say("zhangsan", "客户 杭州云栖")  # its number
