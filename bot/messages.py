@@ -153,6 +153,7 @@ VISIT_SAVED_PARTIAL = "已保存拜访「{customer}」（未完成：缺少 {mis
 VISIT_ASK = ("已记录拜访「{customer}」。{missing}\n图片、语音、视频直接发来即附到本次拜访；文件发送「上传」获取链接。"
              "\n（随时发送「完成」结束，发送「取消」放弃）")
 VISIT_ATTACHED = "已把{kind}附到这次拜访。"
+VISIT_NOTED = "已记下：{fields}。"
 VISIT_WORDS_TAKEN = "已把您写的这段话记为「{item}」。"
 VISIT_WORDS_UNPLACED = "「{text}」没能对应到拜访的必填项，请按下面的提示补充（带上「痛点:」「下一步:」等标签更准确）。"
 VISIT_VOICE_PAIN = "已收到语音，作为痛点记录。"

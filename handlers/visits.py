@@ -22,6 +22,7 @@ from storage.sales import Attachment, Customer, Visit
 
 SALES = ("rep", "manager")
 FIELD_ITEM = {"pain": "pain", "budget": "budget", "next_step": "next_step"}
+FIELD_LABELS = {"pain": "痛点", "budget": "预算", "next_step": "下一步", "contacts": "联系人", "report": "报告"}
 
 
 def visit_missing(ctx: Ctx, visit: Visit) -> list[Item]:
@@ -188,7 +189,9 @@ def _collect(ctx: Ctx, data: dict[str, Any]) -> str:
         if not fields:
             ctx.reply(M.EVIDENCE_NOT_UNDERSTOOD.format(missing=missing_text(missing)))
             return "collect"
-        reply += _apply_fields(ctx, visit, fields)
+        problems = _apply_fields(ctx, visit, fields)
+        noted = [FIELD_LABELS[k] for k in fields if k in FIELD_LABELS and not (k == "budget" and problems)]
+        reply += ([M.VISIT_NOTED.format(fields="、".join(noted))] if noted else []) + problems
     missing = visit_missing(ctx, visit)
     if not missing:
         if reply:

@@ -309,7 +309,8 @@ def test_a_command_inside_a_visit_saves_the_visit_with_what_it_has_then_runs(yun
     chat = yunqi
     assert "还缺 2 项" in chat.say("zhangsan", "拜访 杭州云栖 预算:待确认")
     # inside the visit, 联系人 is the visit's field, written with a colon or a space: not the contacts command
-    assert "还缺 2 项" in chat.say("zhangsan", "联系人 王总 CTO")
+    noted = chat.say("zhangsan", "联系人 王总 CTO")
+    assert noted.startswith("已记下：联系人。\n还缺 2 项")
     reply = chat.say("zhangsan", "推进 杭州云栖 方案确认")
     saved, left, *moved = reply.split("\n")
     assert saved == "已保存拜访「杭州云栖科技有限公司」（未完成：缺少 痛点确认、下一步计划），不计为高质量拜访。"
