@@ -36,7 +36,7 @@ class Dialog:
     on_cancel: Callable[[Ctx, dict[str, Any]], None] | None = None  # undo what the dialog wrote so far
     # a command left the dialog: settle what it holds, say what became of it (", 拜访已保存")
     on_leave: Callable[[Ctx, dict[str, Any]], str] | None = None
-    answers: tuple[str, ...] = ()  # command keywords that are answers inside this dialog
+    answers: tuple[str, ...] = ()  # commands (by a keyword of theirs) that are answers inside this dialog
 
 
 DIALOGS: dict[str, Dialog] = {}

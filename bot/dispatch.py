@@ -208,9 +208,8 @@ def _request_access(s: Session, member: Member) -> None:
 def _command_leaves(d: dialogs.Dialog, text: str) -> bool:
     """Whether ``text``, sent inside dialog ``d``, is a command rather than the dialog's answer: written out
     in full (``推进 杭州云栖 方案确认``; ``客户说…`` stays an answer), and not one ``d`` takes as an answer."""
-    if not text or router.match(text, spaced=True) is None:
-        return False
-    return not any(text == kw or text.startswith((kw + " ", kw + "\u3000")) for kw in d.answers)
+    found = router.match(text, spaced=True) if text else None
+    return found is not None and not set(found[0].keywords) & set(d.answers)
 
 
 def route(ctx: Ctx, prefetched: Prefetched | None = None) -> None:

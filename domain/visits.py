@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass
 
 FIELD_NAMES = {"痛点": "pain", "预算": "budget", "下一步": "next_step", "联系人": "contacts", "报告": "report"}
-_FIELD_RE = re.compile(r"(痛点|预算|下一步|联系人|报告)\s*[:：]")
+_LABELS = "|".join(FIELD_NAMES)
+_FIELD_RE = re.compile(rf"({_LABELS})\s*[:：]")
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,7 @@ def parse_visit_text(text: str) -> VisitText:
     return VisitText(customer, fields)
 
 
-_LEADING_LABEL_RE = re.compile(r"(痛点|预算|下一步|联系人|报告)[\s\u3000]+(\S.*)$", re.S)
+_LEADING_LABEL_RE = re.compile(rf"({_LABELS})[\s\u3000]+(\S.*)$", re.S)
 
 
 def labelled_fields(text: str) -> dict[str, str]:

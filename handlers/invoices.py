@@ -32,12 +32,11 @@ def _contracts_of_customer(ctx: Ctx, query: str, owners: set[str] | None) -> str
         return None
     customer = customers[0]
     open_seqs: dict[str, list[int]] = {}
-    for contract in ctx.session.scalars(select(Contract).where(Contract.customer_id == customer.id)
-                                        .order_by(Contract.id)):
-        seqs = [r.seq for r in ctx.session.scalars(select(Receivable).where(Receivable.contract_id == contract.id)
-                                                   .order_by(Receivable.seq)) if r.invoice_requested_at is None]
-        if seqs:
-            open_seqs[contract.number] = seqs
+    for number, seq in ctx.session.execute(
+            select(Contract.number, Receivable.seq).join(Receivable, Receivable.contract_id == Contract.id)
+            .where(Contract.customer_id == customer.id, Receivable.invoice_requested_at.is_(None))
+            .order_by(Contract.id, Receivable.seq)):
+        open_seqs.setdefault(number, []).append(seq)
     if not open_seqs:
         return M.SHIP_NO_CONTRACT.format(customer=customer.name)
     lines = [M.SHIP_CONTRACT_LINE.format(number=n, seqs="、".join(f"第{s}期" for s in seqs))
